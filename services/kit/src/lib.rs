@@ -1,1 +1,28 @@
-//! placeholder
+//! `patto-service-kit`: what every Patto service shares, written once.
+//!
+//! - [`config`]: typed configuration from the environment (or a map, in tests), with errors that name
+//!   the variable and the fix.
+//! - [`telemetry`]: JSON logs and, when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, OTLP traces.
+//! - [`db`]: sea-orm connection (SQLite by default, PostgreSQL via `DATABASE_URL`) and migrations.
+//! - [`host`]: gRPC hosting with health, reflection (v1 and v1alpha), the auth hook and graceful
+//!   shutdown.
+//! - [`error`]: one error type mapped once to `tonic::Status`, with `google.rpc.BadRequest` details.
+//! - [`paging`]: opaque cursors for Relay-style paging.
+//! - [`indicators`]: the programme indicators every service answers.
+//! - [`testing`]: servers on ephemeral ports and fresh databases for integration tests.
+
+pub mod auth;
+pub mod comuni;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod host;
+pub mod indicators;
+pub mod paging;
+pub mod telemetry;
+pub mod testing;
+
+pub use auth::Principal;
+pub use config::{ConfigError, ServiceConfig, Source};
+pub use error::{ServiceError, Violations};
+pub use host::{GrpcApp, serve};

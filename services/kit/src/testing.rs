@@ -1,0 +1,144 @@
+//! Helpers for integration tests: a hosted service on `127.0.0.1:0`, fresh SQLite and PostgreSQL
+//! databases.
+//!
+//! PostgreSQL tests take the server from `PATTO_TEST_POSTGRES_URL` (an admin URL such as
+//! `postgres://postgres@127.0.0.1:5432/postgres`, set by `make test` when the server answers) and
+//! run each in a database of its own, dropped afterwards. Without the variable they are skipped,
+//! unless `PATTO_REQUIRE_POSTGRES=1` (CI) makes that a failure.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
+use sea_orm_migration::MigratorTrait;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::host::{GrpcApp, HostError, serve};
+
+/// A service hosted on an ephemeral port for the length of a test.
+pub struct TestServer {
+    /// The bound address.
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), HostError>>>,
+}
+
+impl TestServer {
+    /// Binds `127.0.0.1:0` and serves `app`. The listener is bound before this returns, so the
+    /// server is ready for connections without any sleep.
+    pub async fn start(app: GrpcApp) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local addr");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(serve(
+            app,
+            listener,
+            async {
+                let _ = stopped.await;
+            },
+            Duration::from_secs(5),
+        ));
+        Self { addr, stop: Some(stop), task: Some(task) }
+    }
+
+    /// `http://127.0.0.1:<port>`, for tonic clients.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A connected channel to the server.
+    pub async fn channel(&self) -> tonic::transport::Channel {
+        tonic::transport::Endpoint::from_shared(self.url())
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("connect to test server")
+    }
+
+    /// Signals shutdown and waits until the server has drained and stopped.
+    pub async fn stop(mut self) -> Result<(), HostError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.task.take() {
+            Some(task) => task.await.unwrap_or(Ok(())),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A fresh in-memory SQLite database with `M`'s migrations applied.
+pub async fn sqlite<M: MigratorTrait>() -> DatabaseConnection {
+    crate::db::connect_and_migrate::<M>("sqlite::memory:").await.expect("in-memory SQLite")
+}
+
+/// A PostgreSQL database created for one test and dropped when this value is dropped.
+pub struct TestPostgres {
+    /// URL of the test database.
+    pub url: String,
+    name: String,
+    admin_url: String,
+}
+
+impl TestPostgres {
+    /// Creates a database with a unique name on the server of `PATTO_TEST_POSTGRES_URL`; `None`
+    /// (test skipped) when the variable is unset, a panic when `PATTO_REQUIRE_POSTGRES=1`.
+    pub async fn create() -> Option<Self> {
+        let Some(admin_url) = std::env::var("PATTO_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty()) else {
+            assert!(
+                std::env::var("PATTO_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+                "PATTO_REQUIRE_POSTGRES=1 but PATTO_TEST_POSTGRES_URL is unset: start PostgreSQL and run `make test`"
+            );
+            eprintln!("PATTO_TEST_POSTGRES_URL unset: skipping a PostgreSQL test");
+            return None;
+        };
+        let name = format!("patto_test_{}", uuid::Uuid::new_v4().simple());
+        let admin = crate::db::connect(&admin_url).await.expect("connect to PATTO_TEST_POSTGRES_URL");
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create test database");
+        let url = match admin_url.rsplit_once('/') {
+            Some((server, db)) if !server.ends_with('/') && !db.contains('@') => {
+                let query = db.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
+                format!("{server}/{name}{query}")
+            }
+            _ => format!("{}/{name}", admin_url.trim_end_matches('/')),
+        };
+        Some(Self { url, name, admin_url })
+    }
+
+    /// Connects to the test database and applies `M`'s migrations.
+    pub async fn migrated<M: MigratorTrait>(&self) -> Result<DatabaseConnection, DbErr> {
+        crate::db::connect_and_migrate::<M>(&self.url).await
+    }
+}
+
+impl Drop for TestPostgres {
+    fn drop(&mut self) {
+        // Drop runs outside async context: use a short-lived runtime on its own thread.
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                return;
+            };
+            rt.block_on(async {
+                if let Ok(admin) = crate::db::connect(&admin_url).await {
+                    let _ = admin
+                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
