@@ -204,9 +204,9 @@ pub struct Availability {
 }
 
 impl Availability {
-    /// Seats still free.
+    /// Seats still free for booking: none while the event is not bookable.
     pub fn seats_available(&self) -> i32 {
-        (self.capacity - self.seats_booked).max(0)
+        if BOOKABLE.contains(&self.status) { (self.capacity - self.seats_booked).max(0) } else { 0 }
     }
 }
 
@@ -223,7 +223,7 @@ pub fn booking_refusal(event_id: &str, a: &Availability, seats: i32, now: DateTi
             "event {event_id} cannot be booked: it has already started"
         )));
     }
-    let left = a.seats_available();
+    let left = (a.capacity - a.seats_booked).max(0);
     if seats > left {
         return Some(ServiceError::FailedPrecondition(if left == 0 {
             format!("event {event_id} is sold out")

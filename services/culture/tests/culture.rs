@@ -1,0 +1,384 @@
+//! The culture service end to end over real gRPC, on SQLite and on PostgreSQL: bookings never
+//! exceed capacity under concurrency, bad input names its field, imports are all-or-nothing, the
+//! watch stream follows availability, and completed bookings show in the indicators.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use futures::StreamExt;
+use patto_culture::{Migrator, demo, store::Store};
+use patto_proto::common::v1 as common;
+use patto_proto::common::v1::indicators_service_client::IndicatorsServiceClient;
+use patto_proto::culture::v1 as pb;
+use patto_proto::culture::v1::culture_service_client::CultureServiceClient;
+use patto_service_kit::demo::citizen;
+use patto_service_kit::testing::{self, TestPostgres, TestServer};
+use patto_service_kit::time::to_timestamp;
+use sea_orm::DatabaseConnection;
+use tonic::Code;
+use tonic::transport::Channel;
+use tonic_types::StatusExt;
+
+const SALT: &str = "test-salt";
+const PALERMO: &str = "082053";
+const TEATRO_MASSIMO: &str = "ven-082053-01";
+
+struct Fixture {
+    server: TestServer,
+    client: CultureServiceClient<Channel>,
+    channel: Channel,
+}
+
+async fn start(db: DatabaseConnection) -> Fixture {
+    let store = Store::new(db, SALT);
+    let today = Utc::now() - chrono::Duration::hours(1);
+    assert!(demo::seed(&store, today).await.expect("seed") > 0);
+    let server = TestServer::start(patto_culture::app(store)).await;
+    let channel = server.channel().await;
+    Fixture { client: CultureServiceClient::new(channel.clone()), channel, server }
+}
+
+fn new_event(capacity: i32) -> pb::Event {
+    let start = Utc::now() + chrono::Duration::days(10);
+    pb::Event {
+        istat_code: PALERMO.into(),
+        name: "Tosca".into(),
+        category: pb::EventCategory::Theatre as i32,
+        start_time: Some(to_timestamp(start)),
+        end_time: Some(to_timestamp(start + chrono::Duration::hours(3))),
+        venue_id: TEATRO_MASSIMO.into(),
+        capacity,
+        price: Some(common::Money { cents: 2500 }),
+        ..Default::default()
+    }
+}
+
+async fn create_event(client: &mut CultureServiceClient<Channel>, capacity: i32) -> pb::Event {
+    client
+        .create_event(pb::CreateEventRequest { event: Some(new_event(capacity)) })
+        .await
+        .expect("create event")
+        .into_inner()
+        .event
+        .expect("event")
+}
+
+fn booking(event_id: &str, n: usize, seats: i32) -> pb::CreateBookingRequest {
+    pb::CreateBookingRequest { event_id: event_id.into(), fiscal_code: citizen(n).fiscal_code, seats }
+}
+
+/// 200 concurrent single-seat bookings for 50 seats: exactly 50 confirmed, 150 refused.
+async fn no_overbooking(f: &mut Fixture) {
+    let event = create_event(&mut f.client, 50).await;
+    let calls = (0..200).map(|n| {
+        let mut client = f.client.clone();
+        let req = booking(&event.id, 1000 + n, 1);
+        tokio::spawn(async move { client.create_booking(req).await })
+    });
+    let results = futures::future::join_all(calls).await;
+    let mut confirmed = 0;
+    let mut refused = 0;
+    for r in results {
+        match r.expect("task") {
+            Ok(resp) => {
+                assert_eq!(resp.into_inner().booking.unwrap().status, pb::BookingStatus::Confirmed as i32);
+                confirmed += 1;
+            }
+            Err(status) => {
+                assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+                assert!(status.message().contains("sold out"), "{}", status.message());
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!((confirmed, refused), (50, 150));
+    let after = f
+        .client
+        .lookup_events(pb::LookupEventsRequest { keys: vec![event.id.clone()] })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(after.items[0].event.as_ref().unwrap().seats_available, 0);
+}
+
+/// Cancelling gives the seats back, once; a cancelled event refuses bookings and takes its
+/// bookings with it.
+async fn cancellation(f: &mut Fixture) {
+    let event = create_event(&mut f.client, 3).await;
+    let b = f.client.create_booking(booking(&event.id, 1, 3)).await.unwrap().into_inner().booking.unwrap();
+    let full = f.client.create_booking(booking(&event.id, 2, 1)).await.unwrap_err();
+    assert_eq!(full.code(), Code::FailedPrecondition);
+
+    // The same citizen cannot hold two bookings for one event.
+    let twice = f.client.create_booking(booking(&event.id, 1, 1)).await.unwrap_err();
+    assert_eq!(twice.code(), Code::FailedPrecondition, "no seat left is checked first");
+
+    let cancelled = f.client.cancel_booking(pb::CancelBookingRequest { booking_id: b.id.clone() }).await.unwrap();
+    assert_eq!(cancelled.into_inner().booking.unwrap().status, pb::BookingStatus::Cancelled as i32);
+    let again = f.client.cancel_booking(pb::CancelBookingRequest { booking_id: b.id.clone() }).await.unwrap_err();
+    assert_eq!(again.code(), Code::FailedPrecondition);
+
+    f.client.create_booking(booking(&event.id, 1, 1)).await.expect("seats are back");
+    let dup = f.client.create_booking(booking(&event.id, 1, 1)).await.unwrap_err();
+    assert_eq!(dup.code(), Code::AlreadyExists, "{dup:?}");
+
+    let c = f
+        .client
+        .cancel_event(pb::CancelEventRequest { event_id: event.id.clone(), reason: "maltempo".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(c.bookings_cancelled, 1);
+    assert_eq!(c.event.unwrap().status, pb::EventStatus::Cancelled as i32);
+    let refused = f.client.create_booking(booking(&event.id, 5, 1)).await.unwrap_err();
+    assert!(refused.message().contains("cancelled"), "{}", refused.message());
+
+    let missing = f.client.create_booking(booking("no-such-event", 1, 1)).await.unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound);
+}
+
+/// Bad input answers INVALID_ARGUMENT with one BadRequest violation per bad field.
+async fn bad_input(f: &mut Fixture) {
+    let status = f
+        .client
+        .create_booking(pb::CreateBookingRequest { event_id: String::new(), fiscal_code: "XYZ".into(), seats: 0 })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    let details = status.get_error_details();
+    let fields: Vec<&str> =
+        details.bad_request().unwrap().field_violations.iter().map(|v| v.field.as_str()).collect();
+    assert_eq!(fields, ["event_id", "fiscal_code", "seats"]);
+
+    let mut event = new_event(5000);
+    event.end_time = event.start_time;
+    let status = f.client.create_event(pb::CreateEventRequest { event: Some(event) }).await.unwrap_err();
+    let details = status.get_error_details();
+    let fields: Vec<&str> =
+        details.bad_request().unwrap().field_violations.iter().map(|v| v.field.as_str()).collect();
+    assert_eq!(fields, ["event.end_time", "event.capacity"]);
+
+    let status = f
+        .client
+        .list_venues(pb::ListVenuesRequest { istat_code: "999999".into(), ..Default::default() })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+
+    // Every unary RPC answers an empty request with a meaningful status, never UNIMPLEMENTED.
+    let c = &mut f.client;
+    let codes = [
+        c.list_venues(pb::ListVenuesRequest::default()).await.map(|_| ()).unwrap_err().code(),
+        c.create_event(pb::CreateEventRequest::default()).await.map(|_| ()).unwrap_err().code(),
+        c.cancel_event(pb::CancelEventRequest::default()).await.map(|_| ()).unwrap_err().code(),
+        c.create_booking(pb::CreateBookingRequest::default()).await.map(|_| ()).unwrap_err().code(),
+        c.cancel_booking(pb::CancelBookingRequest::default()).await.map(|_| ()).unwrap_err().code(),
+    ];
+    assert!(codes.iter().all(|c| *c == Code::InvalidArgument), "{codes:?}");
+    assert!(c.list_events(pb::ListEventsRequest::default()).await.is_ok());
+    assert!(c.lookup_venues(pb::LookupVenuesRequest::default()).await.is_ok());
+}
+
+/// Listing pages through a comune's events with opaque cursors; extensions batch by key.
+async fn listings(f: &mut Fixture) {
+    let mut seen = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page = f
+            .client
+            .list_events(pb::ListEventsRequest {
+                istat_code: PALERMO.into(),
+                page: Some(common::PageRequest { first: 7, after: after.clone() }),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let info = page.page_info.unwrap();
+        seen.extend(page.events.into_iter().map(|e| e.id));
+        if !info.has_next_page {
+            assert_eq!(info.total_count as usize, seen.len());
+            break;
+        }
+        after = info.end_cursor;
+    }
+    assert!(seen.len() >= 24, "Palermo's six venues hold four events each: {}", seen.len());
+    let unique: std::collections::BTreeSet<_> = seen.iter().collect();
+    assert_eq!(unique.len(), seen.len());
+
+    let per_comune = f
+        .client
+        .list_municipality_events(pb::ListMunicipalityEventsRequest {
+            keys: vec![PALERMO.into(), "082001".into(), PALERMO.into()],
+            first: 3,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let keys: Vec<_> = per_comune.items.iter().map(|i| (i.key.as_str(), i.events.len())).collect();
+    assert_eq!(keys, [("082001", 3), (PALERMO, 3)], "keys deduplicated, at most `first` each");
+
+    let venues = f
+        .client
+        .list_venues(pb::ListVenuesRequest {
+            istat_code: PALERMO.into(),
+            kind: pb::VenueKind::Theatre as i32,
+            page: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(venues.venues.len(), 3);
+    assert!(venues.venues.iter().all(|v| v.geo.is_some()));
+}
+
+/// Import: three bad rows out of many are reported and nothing is written; a clean programme
+/// is written whole.
+async fn import(f: &mut Fixture) {
+    let before = f
+        .client
+        .list_events(pb::ListEventsRequest { venue_id: "ven-082001-01".into(), ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner()
+        .page_info
+        .unwrap()
+        .total_count;
+    let row = |n: usize| {
+        let mut e = new_event(20);
+        e.istat_code = "082001".into();
+        e.venue_id = "ven-082001-01".into();
+        e.name = format!("Lettura {n}");
+        pb::ImportEventsRequest { event: Some(e) }
+    };
+    let mut rows: Vec<_> = (0..300).map(row).collect();
+    rows[10].event.as_mut().unwrap().name.clear();
+    rows[100].event.as_mut().unwrap().venue_id = "nowhere".into();
+    rows[250].event = None;
+    let answer = f.client.import_events(futures::stream::iter(rows.clone())).await.unwrap().into_inner();
+    assert_eq!(answer.imported, 0);
+    let bad: Vec<(i32, &str)> = answer.errors.iter().map(|e| (e.row, e.field.as_str())).collect();
+    assert_eq!(bad, [(11, "event.name"), (101, "event.venue_id"), (251, "event")]);
+    let count = |f: &mut Fixture| {
+        let mut c = f.client.clone();
+        async move {
+            c.list_events(pb::ListEventsRequest { venue_id: "ven-082001-01".into(), ..Default::default() })
+                .await
+                .unwrap()
+                .into_inner()
+                .page_info
+                .unwrap()
+                .total_count
+        }
+    };
+    assert_eq!(count(f).await, before, "a failed import writes nothing");
+
+    let good: Vec<_> = (0..300).map(row).collect();
+    let answer = f.client.import_events(futures::stream::iter(good)).await.unwrap().into_inner();
+    assert_eq!((answer.imported, answer.errors.len()), (300, 0));
+    assert_eq!(count(f).await, before + 300);
+}
+
+/// The watch stream sends the current availability, then every change.
+async fn next(s: &mut tonic::Streaming<pb::WatchEventAvailabilityResponse>) -> pb::WatchEventAvailabilityResponse {
+    tokio::time::timeout(Duration::from_secs(10), s.next()).await.expect("update in time").unwrap().unwrap()
+}
+
+async fn watch(f: &mut Fixture) {
+    let event = create_event(&mut f.client, 10).await;
+    let mut stream = f
+        .client
+        .watch_event_availability(pb::WatchEventAvailabilityRequest { event_id: event.id.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(next(&mut stream).await.seats_available, 10);
+    f.client.create_booking(booking(&event.id, 7, 4)).await.unwrap();
+    assert_eq!(next(&mut stream).await.seats_available, 6);
+    f.client.cancel_event(pb::CancelEventRequest { event_id: event.id.clone(), reason: String::new() }).await.unwrap();
+    let last = next(&mut stream).await;
+    assert_eq!((last.seats_available, last.status), (0, pb::EventStatus::Cancelled as i32));
+
+    let missing = f
+        .client
+        .watch_event_availability(pb::WatchEventAvailabilityRequest { event_id: "nope".into() })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound);
+}
+
+/// Completed bookings count in the indicators, and distinct citizens arrive as a sketch.
+async fn indicators(f: &mut Fixture) {
+    let mut client = IndicatorsServiceClient::new(f.channel.clone());
+    let today = Utc::now().date_naive();
+    let period = common::Period {
+        start_date: (today - chrono::Duration::days(1)).to_string(),
+        end_date: (today + chrono::Duration::days(1)).to_string(),
+    };
+    let answer = client
+        .get_indicators(common::GetIndicatorsRequest { istat_codes: vec![PALERMO.into()], period: Some(period) })
+        .await
+        .unwrap()
+        .into_inner();
+    let palermo = &answer.items[0];
+    assert_eq!(palermo.istat_code, PALERMO);
+    assert!(palermo.procedures.iter().any(|p| p.code == "culture.event-booking" && p.fully_online));
+    assert!(palermo.completed_interactions >= 50, "{}", palermo.completed_interactions);
+    let sketch = patto_service_kit::indicators::Sketch::from_proto(palermo.citizens.as_ref().unwrap()).unwrap();
+    assert!(sketch.estimate() >= 50);
+
+    let bad = client
+        .get_indicators(common::GetIndicatorsRequest {
+            istat_codes: vec!["123".into()],
+            period: Some(common::Period { start_date: "2026-13-01".into(), end_date: "2026-01-01".into() }),
+        })
+        .await
+        .unwrap_err();
+    let details = bad.get_error_details();
+    let fields: Vec<&str> =
+        details.bad_request().unwrap().field_violations.iter().map(|v| v.field.as_str()).collect();
+    assert_eq!(fields, ["istat_codes[0]", "period.start_date"]);
+}
+
+async fn whole_suite(db: DatabaseConnection) {
+    let mut f = start(db).await;
+    no_overbooking(&mut f).await;
+    cancellation(&mut f).await;
+    bad_input(&mut f).await;
+    listings(&mut f).await;
+    import(&mut f).await;
+    watch(&mut f).await;
+    indicators(&mut f).await;
+    f.server.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn culture_on_sqlite() {
+    whole_suite(testing::sqlite::<Migrator>().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn culture_on_postgres() {
+    let Some(pg) = TestPostgres::create().await else { return };
+    whole_suite(pg.migrated::<Migrator>().await.expect("migrate")).await;
+}
+
+#[tokio::test]
+async fn demo_data_covers_every_comune_and_seeds_once() {
+    let store = Store::new(testing::sqlite::<Migrator>().await, SALT);
+    let today = Utc::now();
+    let events = demo::seed(&store, today).await.unwrap();
+    assert!(events > 82 * 4, "{events}");
+    assert_eq!(demo::seed(&store, today).await.unwrap(), 0, "a second seed adds nothing");
+    let server = TestServer::start(patto_culture::app(store)).await;
+    let mut client = CultureServiceClient::new(server.channel().await);
+    for comune in patto_service_kit::comuni::all() {
+        let venues = client
+            .list_venues(pb::ListVenuesRequest { istat_code: comune.istat_code.clone(), ..Default::default() })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(venues.venues.len() >= 2, "{}", comune.name);
+    }
+}
