@@ -1,1 +1,39 @@
-//! placeholder
+//! `patto-building`: Building and cadastre (edilizia e catasto), `patto.building.v1`.
+//!
+//! The service is hosted with its full contract, health, reflection and indicators. Its domain
+//! arrives with its own issue; until then every RPC of `BuildingService` answers UNIMPLEMENTED naming
+//! itself, and the indicators list no procedure: no made-up data.
+
+use std::future::Future;
+
+use patto_proto::building::v1::building_service_server::{BuildingService, BuildingServiceServer};
+use patto_service_kit::config::ServiceName;
+use patto_service_kit::{RunError, ServiceConfig, serve_pending};
+
+/// Name and default port of this service.
+pub const SERVICE: ServiceName = ServiceName {
+    name: "building",
+    default_port: 50052,
+};
+
+/// The `BuildingService` implementation: the generated defaults, until the domain lands.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BuildingApi;
+
+impl BuildingService for BuildingApi {}
+
+/// Serves the service on `listener` until `shutdown` completes.
+pub async fn run(
+    config: ServiceConfig,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
+    serve_pending(
+        SERVICE,
+        config,
+        listener,
+        shutdown,
+        BuildingServiceServer::new(BuildingApi),
+    )
+    .await
+}

@@ -23,23 +23,79 @@ struct VenueSeed {
 }
 
 fn palermo_venues() -> Vec<VenueSeed> {
-    let v = |name: &str, kind, street, house_number, capacity, geo, opening_hours, description| VenueSeed {
-        name: name.to_owned(),
-        kind,
-        street,
-        house_number,
-        capacity,
-        geo,
-        opening_hours,
-        description,
+    let v = |name: &str, kind, street, house_number, capacity, geo, opening_hours, description| {
+        VenueSeed {
+            name: name.to_owned(),
+            kind,
+            street,
+            house_number,
+            capacity,
+            geo,
+            opening_hours,
+            description,
+        }
     };
     vec![
-        v("Teatro Massimo", pb::VenueKind::Theatre, "Piazza Verdi", "", 1350, (38.1203, 13.3571), "Tu-Su 09:30-18:00", "Teatro lirico: opera, balletto e concerti."),
-        v("Teatro Politeama Garibaldi", pb::VenueKind::Theatre, "Piazza Ruggero Settimo", "", 900, (38.1254, 13.3556), "Mo-Sa 10:00-18:00", "Sede dell'Orchestra Sinfonica Siciliana."),
-        v("Galleria d'Arte Moderna", pb::VenueKind::Museum, "Via Sant'Anna", "21", 200, (38.1152, 13.3655), "Tu-Su 09:30-18:30", "Arte siciliana e italiana dell'Ottocento e del Novecento."),
-        v("Biblioteca comunale di Casa Professa", pb::VenueKind::Library, "Piazza Casa Professa", "1", 120, (38.1123, 13.3609), "Mo-Fr 08:30-18:30; Sa 08:30-13:30", "Biblioteca storica del Comune di Palermo."),
-        v("Cantieri Culturali alla Zisa", pb::VenueKind::CulturalCentre, "Via Paolo Gili", "4", 500, (38.1163, 13.3411), "Tu-Su 09:00-22:00", "Spazi per mostre, cinema, teatro e laboratori."),
-        v("Real Teatro Santa Cecilia", pb::VenueKind::Theatre, "Piazza Santa Cecilia", "", 300, (38.1176, 13.3641), "Th-Su 18:00-23:00", "Teatro settecentesco dedicato a jazz e musica da camera."),
+        v(
+            "Teatro Massimo",
+            pb::VenueKind::Theatre,
+            "Piazza Verdi",
+            "",
+            1350,
+            (38.1203, 13.3571),
+            "Tu-Su 09:30-18:00",
+            "Teatro lirico: opera, balletto e concerti.",
+        ),
+        v(
+            "Teatro Politeama Garibaldi",
+            pb::VenueKind::Theatre,
+            "Piazza Ruggero Settimo",
+            "",
+            900,
+            (38.1254, 13.3556),
+            "Mo-Sa 10:00-18:00",
+            "Sede dell'Orchestra Sinfonica Siciliana.",
+        ),
+        v(
+            "Galleria d'Arte Moderna",
+            pb::VenueKind::Museum,
+            "Via Sant'Anna",
+            "21",
+            200,
+            (38.1152, 13.3655),
+            "Tu-Su 09:30-18:30",
+            "Arte siciliana e italiana dell'Ottocento e del Novecento.",
+        ),
+        v(
+            "Biblioteca comunale di Casa Professa",
+            pb::VenueKind::Library,
+            "Piazza Casa Professa",
+            "1",
+            120,
+            (38.1123, 13.3609),
+            "Mo-Fr 08:30-18:30; Sa 08:30-13:30",
+            "Biblioteca storica del Comune di Palermo.",
+        ),
+        v(
+            "Cantieri Culturali alla Zisa",
+            pb::VenueKind::CulturalCentre,
+            "Via Paolo Gili",
+            "4",
+            500,
+            (38.1163, 13.3411),
+            "Tu-Su 09:00-22:00",
+            "Spazi per mostre, cinema, teatro e laboratori.",
+        ),
+        v(
+            "Real Teatro Santa Cecilia",
+            pb::VenueKind::Theatre,
+            "Piazza Santa Cecilia",
+            "",
+            300,
+            (38.1176, 13.3641),
+            "Th-Su 18:00-23:00",
+            "Teatro settecentesco dedicato a jazz e musica da camera.",
+        ),
     ]
 }
 
@@ -94,31 +150,83 @@ fn town_venues(c: &Comune) -> Vec<VenueSeed> {
 }
 
 /// Event templates by venue kind: (name, category, price in cents, audience).
-fn programme(kind: pb::VenueKind) -> &'static [(&'static str, pb::EventCategory, i64, &'static str)] {
+fn programme(
+    kind: pb::VenueKind,
+) -> &'static [(&'static str, pb::EventCategory, i64, &'static str)] {
     use pb::EventCategory as C;
     match kind {
         pb::VenueKind::Library => &[
-            ("Presentazione di libro: autori siciliani", C::Conference, 0, "adulti"),
-            ("Nati per leggere: letture ad alta voce", C::Family, 0, "famiglie"),
-            ("Laboratorio di scrittura creativa", C::Workshop, 0, "ragazzi"),
+            (
+                "Presentazione di libro: autori siciliani",
+                C::Conference,
+                0,
+                "adulti",
+            ),
+            (
+                "Nati per leggere: letture ad alta voce",
+                C::Family,
+                0,
+                "famiglie",
+            ),
+            (
+                "Laboratorio di scrittura creativa",
+                C::Workshop,
+                0,
+                "ragazzi",
+            ),
         ],
         pb::VenueKind::Theatre => &[
-            ("Stagione di prosa: Pirandello, Così è (se vi pare)", C::Theatre, 1800, "adulti"),
-            ("Concerto dell'orchestra giovanile", C::Concert, 1000, "tutti"),
-            ("Opera dei pupi: la Chanson de Roland", C::Theatre, 800, "famiglie"),
+            (
+                "Stagione di prosa: Pirandello, Così è (se vi pare)",
+                C::Theatre,
+                1800,
+                "adulti",
+            ),
+            (
+                "Concerto dell'orchestra giovanile",
+                C::Concert,
+                1000,
+                "tutti",
+            ),
+            (
+                "Opera dei pupi: la Chanson de Roland",
+                C::Theatre,
+                800,
+                "famiglie",
+            ),
             ("Matinée per le scuole", C::Theatre, 0, "scuole"),
         ],
         pb::VenueKind::Museum => &[
-            ("Visita guidata alla collezione permanente", C::GuidedTour, 700, "tutti"),
-            ("Mostra: il Novecento in Sicilia", C::Exhibition, 500, "tutti"),
+            (
+                "Visita guidata alla collezione permanente",
+                C::GuidedTour,
+                700,
+                "tutti",
+            ),
+            (
+                "Mostra: il Novecento in Sicilia",
+                C::Exhibition,
+                500,
+                "tutti",
+            ),
         ],
         pb::VenueKind::CulturalCentre => &[
             ("Rassegna di cinema d'autore", C::Film, 400, "adulti"),
-            ("Incontro pubblico sulla memoria del territorio", C::Conference, 0, "tutti"),
+            (
+                "Incontro pubblico sulla memoria del territorio",
+                C::Conference,
+                0,
+                "tutti",
+            ),
             ("Laboratorio di ceramica", C::Workshop, 1500, "adulti"),
         ],
         _ => &[
-            ("Festa patronale: concerto in piazza", C::Festival, 0, "tutti"),
+            (
+                "Festa patronale: concerto in piazza",
+                C::Festival,
+                0,
+                "tutti",
+            ),
             ("Cinema sotto le stelle", C::Film, 0, "famiglie"),
         ],
     }
@@ -135,7 +243,11 @@ pub async fn seed(store: &Store, today: DateTime<Utc>) -> Result<usize, DbErr> {
     let mut events = 0;
     let mut bookable = Vec::new();
     for (ci, comune) in comuni::all().iter().enumerate() {
-        let seeds = if comune.istat_code == "082053" { palermo_venues() } else { town_venues(comune) };
+        let seeds = if comune.istat_code == "082053" {
+            palermo_venues()
+        } else {
+            town_venues(comune)
+        };
         let per_venue = if comune.istat_code == "082053" { 4 } else { 2 };
         for (vi, seed) in seeds.iter().enumerate() {
             let venue_id = format!("ven-{}-{:02}", comune.istat_code, vi + 1);
@@ -161,7 +273,13 @@ pub async fn seed(store: &Store, today: DateTime<Utc>) -> Result<usize, DbErr> {
             for k in 0..per_venue {
                 let (name, category, price, audience) = templates[(ci + k) % templates.len()];
                 let day = (ci * 7 + vi * 3 + k * 11) % 56 + 1;
-                let hour = if audience == "scuole" { 10 } else if k % 2 == 0 { 18 } else { 21 };
+                let hour = if audience == "scuole" {
+                    10
+                } else if k % 2 == 0 {
+                    18
+                } else {
+                    21
+                };
                 let start = today + Duration::days(day as i64) + Duration::hours(hour);
                 let event_id = format!("evt-{}-{:02}-{}", comune.istat_code, vi + 1, k + 1);
                 insert_event(
@@ -177,7 +295,11 @@ pub async fn seed(store: &Store, today: DateTime<Utc>) -> Result<usize, DbErr> {
                         organizer: format!("Comune di {} — Ufficio Cultura", comune.name),
                         attendance_mode: pb::AttendanceMode::Offline,
                         price_cents: price,
-                        capacity: seed.capacity.min(if seed.kind == pb::VenueKind::OpenAir { 1000 } else { seed.capacity }),
+                        capacity: seed.capacity.min(if seed.kind == pb::VenueKind::OpenAir {
+                            1000
+                        } else {
+                            seed.capacity
+                        }),
                         audience: audience.to_owned(),
                         url: String::new(),
                     },
@@ -197,7 +319,11 @@ pub async fn seed(store: &Store, today: DateTime<Utc>) -> Result<usize, DbErr> {
     // A few bookings by demo citizens, through the same path as a real booking.
     for (n, event_id) in bookable.iter().enumerate().take(40) {
         let citizen = demo::citizen(n);
-        let req = BookingRequest { event_id: event_id.clone(), fiscal_code: citizen.fiscal_code, seats: 1 + (n % 3) as i32 };
+        let req = BookingRequest {
+            event_id: event_id.clone(),
+            fiscal_code: citizen.fiscal_code,
+            seats: 1 + (n % 3) as i32,
+        };
         if let Err(e) = store.book(&req, today).await {
             tracing::warn!(error = %e, "demo booking skipped");
         }

@@ -25,7 +25,8 @@ pub const EVENT_BOOKING: Procedure = Procedure {
 pub const PROCEDURES: &[Procedure] = &[EVENT_BOOKING];
 
 /// Event statuses under which seats can be booked.
-pub const BOOKABLE: [pb::EventStatus; 2] = [pb::EventStatus::Scheduled, pb::EventStatus::Rescheduled];
+pub const BOOKABLE: [pb::EventStatus; 2] =
+    [pb::EventStatus::Scheduled, pb::EventStatus::Rescheduled];
 
 /// What the store knows of a venue when an event is placed in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,19 +86,31 @@ pub fn validate_event(
     );
     let name = event.name.trim();
     v.check(!name.is_empty(), f("name"), "must not be empty");
-    v.check(name.chars().count() <= MAX_NAME_LEN, f("name"), format!("must be at most {MAX_NAME_LEN} characters"));
+    v.check(
+        name.chars().count() <= MAX_NAME_LEN,
+        f("name"),
+        format!("must be at most {MAX_NAME_LEN} characters"),
+    );
     v.check(
         event.description.chars().count() <= MAX_TEXT_LEN,
         f("description"),
         format!("must be at most {MAX_TEXT_LEN} characters"),
     );
-    let category = pb::EventCategory::try_from(event.category).unwrap_or(pb::EventCategory::Unspecified);
-    v.check(category != pb::EventCategory::Unspecified, f("category"), "must be one of the EventCategory values");
+    let category =
+        pb::EventCategory::try_from(event.category).unwrap_or(pb::EventCategory::Unspecified);
+    v.check(
+        category != pb::EventCategory::Unspecified,
+        f("category"),
+        "must be one of the EventCategory values",
+    );
     let attendance_mode = match pb::AttendanceMode::try_from(event.attendance_mode) {
         Ok(pb::AttendanceMode::Unspecified) => pb::AttendanceMode::Offline,
         Ok(mode) => mode,
         Err(_) => {
-            v.add(f("attendance_mode"), "must be one of the AttendanceMode values");
+            v.add(
+                f("attendance_mode"),
+                "must be one of the AttendanceMode values",
+            );
             pb::AttendanceMode::Offline
         }
     };
@@ -116,25 +129,43 @@ pub fn validate_event(
     }
 
     let price_cents = event.price.as_ref().map_or(0, |p| p.cents);
-    v.check(price_cents >= 0, f("price.cents"), "must not be negative (0 means free)");
+    v.check(
+        price_cents >= 0,
+        f("price.cents"),
+        "must not be negative (0 means free)",
+    );
 
     match venue {
-        None => v.add(f("venue_id"), format!("no venue has id `{}`; list venues with ListVenues", event.venue_id)),
+        None => v.add(
+            f("venue_id"),
+            format!(
+                "no venue has id `{}`; list venues with ListVenues",
+                event.venue_id
+            ),
+        ),
         Some(venue) => {
             v.check(
                 venue.istat_code == event.istat_code,
                 f("venue_id"),
-                format!("the venue belongs to comune {}, not {}", venue.istat_code, event.istat_code),
+                format!(
+                    "the venue belongs to comune {}, not {}",
+                    venue.istat_code, event.istat_code
+                ),
             );
             v.check(
                 (1..=venue.capacity).contains(&event.capacity),
                 f("capacity"),
-                format!("must be between 1 and the venue's capacity ({})", venue.capacity),
+                format!(
+                    "must be between 1 and the venue's capacity ({})",
+                    venue.capacity
+                ),
             );
         }
     }
     v.check(
-        event.url.is_empty() || event.url.starts_with("https://") || event.url.starts_with("http://"),
+        event.url.is_empty()
+            || event.url.starts_with("https://")
+            || event.url.starts_with("http://"),
         f("url"),
         "must be an http(s) URL or empty",
     );
@@ -173,7 +204,11 @@ pub struct BookingRequest {
 /// Validates a `CreateBookingRequest`.
 pub fn validate_booking(req: &pb::CreateBookingRequest) -> Result<BookingRequest, ServiceError> {
     let mut v = Violations::new();
-    v.check(!req.event_id.trim().is_empty(), "event_id", "must be the id of the event to book");
+    v.check(
+        !req.event_id.trim().is_empty(),
+        "event_id",
+        "must be the id of the event to book",
+    );
     let fiscal_code = match ids::canonical_fiscal_code(&req.fiscal_code) {
         Ok(cf) => cf,
         Err(e) => {
@@ -187,7 +222,11 @@ pub fn validate_booking(req: &pb::CreateBookingRequest) -> Result<BookingRequest
         format!("must be between 1 and {MAX_SEATS_PER_BOOKING}"),
     );
     v.into_result()?;
-    Ok(BookingRequest { event_id: req.event_id.trim().to_owned(), fiscal_code, seats: req.seats })
+    Ok(BookingRequest {
+        event_id: req.event_id.trim().to_owned(),
+        fiscal_code,
+        seats: req.seats,
+    })
 }
 
 /// The seat-relevant state of an event.
@@ -206,14 +245,27 @@ pub struct Availability {
 impl Availability {
     /// Seats still free for booking: none while the event is not bookable.
     pub fn seats_available(&self) -> i32 {
-        if BOOKABLE.contains(&self.status) { (self.capacity - self.seats_booked).max(0) } else { 0 }
+        if BOOKABLE.contains(&self.status) {
+            (self.capacity - self.seats_booked).max(0)
+        } else {
+            0
+        }
     }
 }
 
 /// Why `seats` cannot be booked for an event in state `a` at `now`; `None` when they can.
-pub fn booking_refusal(event_id: &str, a: &Availability, seats: i32, now: DateTime<Utc>) -> Option<ServiceError> {
+pub fn booking_refusal(
+    event_id: &str,
+    a: &Availability,
+    seats: i32,
+    now: DateTime<Utc>,
+) -> Option<ServiceError> {
     if !BOOKABLE.contains(&a.status) {
-        let status = a.status.as_str_name().trim_start_matches("EVENT_STATUS_").to_ascii_lowercase();
+        let status = a
+            .status
+            .as_str_name()
+            .trim_start_matches("EVENT_STATUS_")
+            .to_ascii_lowercase();
         return Some(ServiceError::FailedPrecondition(format!(
             "event {event_id} cannot be booked: it is {status}"
         )));
@@ -264,7 +316,10 @@ mod tests {
     }
 
     fn venue() -> VenueFacts {
-        VenueFacts { istat_code: "082053".into(), capacity: 300 }
+        VenueFacts {
+            istat_code: "082053".into(),
+            capacity: 300,
+        }
     }
 
     #[test]
@@ -278,24 +333,47 @@ mod tests {
     fn event_violations_name_their_field() {
         type Edit = fn(&mut pb::Event);
         let cases: &[(&str, Edit, &str)] = &[
-            ("bad comune", |e| e.istat_code = "000000".into(), "event.istat_code"),
+            (
+                "bad comune",
+                |e| e.istat_code = "000000".into(),
+                "event.istat_code",
+            ),
             ("empty name", |e| e.name = "  ".into(), "event.name"),
             ("no category", |e| e.category = 0, "event.category"),
             ("unknown category", |e| e.category = 99, "event.category"),
-            ("past start", |e| e.start_time = Some(to_timestamp(now() - Duration::hours(1))), "event.start_time"),
+            (
+                "past start",
+                |e| e.start_time = Some(to_timestamp(now() - Duration::hours(1))),
+                "event.start_time",
+            ),
             ("no start", |e| e.start_time = None, "event.start_time"),
-            ("end before start", |e| e.end_time = Some(to_timestamp(now() + Duration::days(1))), "event.end_time"),
-            ("negative price", |e| e.price = Some(patto_proto::common::v1::Money { cents: -1 }), "event.price.cents"),
+            (
+                "end before start",
+                |e| e.end_time = Some(to_timestamp(now() + Duration::days(1))),
+                "event.end_time",
+            ),
+            (
+                "negative price",
+                |e| e.price = Some(patto_proto::common::v1::Money { cents: -1 }),
+                "event.price.cents",
+            ),
             ("too many seats", |e| e.capacity = 301, "event.capacity"),
             ("no seats", |e| e.capacity = 0, "event.capacity"),
-            ("other comune's venue", |e| e.istat_code = "082001".into(), "event.venue_id"),
+            (
+                "other comune's venue",
+                |e| e.istat_code = "082001".into(),
+                "event.venue_id",
+            ),
             ("bad url", |e| e.url = "ftp://x".into(), "event.url"),
         ];
         for (case, edit, field) in cases {
             let mut e = good_event();
             edit(&mut e);
             let v = validate_event(&e, "event", Some(&venue()), now()).expect_err(case);
-            assert!(v.as_slice().iter().any(|x| x.field == *field), "{case}: {v}");
+            assert!(
+                v.as_slice().iter().any(|x| x.field == *field),
+                "{case}: {v}"
+            );
         }
         let v = validate_event(&good_event(), "event", None, now()).unwrap_err();
         assert_eq!(v.as_slice()[0].field, "event.venue_id");
@@ -308,12 +386,39 @@ mod tests {
             fiscal_code: "rccmnl83s18d96vw".into(),
             seats: 2,
         };
-        assert_eq!(validate_booking(&ok).unwrap().fiscal_code, "RCCMNL83S18D969H");
+        assert_eq!(
+            validate_booking(&ok).unwrap().fiscal_code,
+            "RCCMNL83S18D969H"
+        );
         let cases = [
-            (pb::CreateBookingRequest { seats: 0, ..ok.clone() }, "seats"),
-            (pb::CreateBookingRequest { seats: 11, ..ok.clone() }, "seats"),
-            (pb::CreateBookingRequest { fiscal_code: "RCCMNL83S18D969A".into(), ..ok.clone() }, "fiscal_code"),
-            (pb::CreateBookingRequest { event_id: String::new(), ..ok.clone() }, "event_id"),
+            (
+                pb::CreateBookingRequest {
+                    seats: 0,
+                    ..ok.clone()
+                },
+                "seats",
+            ),
+            (
+                pb::CreateBookingRequest {
+                    seats: 11,
+                    ..ok.clone()
+                },
+                "seats",
+            ),
+            (
+                pb::CreateBookingRequest {
+                    fiscal_code: "RCCMNL83S18D969A".into(),
+                    ..ok.clone()
+                },
+                "fiscal_code",
+            ),
+            (
+                pb::CreateBookingRequest {
+                    event_id: String::new(),
+                    ..ok.clone()
+                },
+                "event_id",
+            ),
         ];
         for (req, field) in cases {
             match validate_booking(&req) {
@@ -332,13 +437,68 @@ mod tests {
             seats_booked: 48,
         };
         assert!(booking_refusal("e", &open, 2, now()).is_none());
-        let msg = |a: &Availability, seats| booking_refusal("e", a, seats, now()).map(|e| e.to_string());
-        assert_eq!(msg(&open, 3).unwrap(), "event e has only 2 seat(s) left, 3 asked");
-        assert_eq!(msg(&Availability { seats_booked: 50, ..open }, 1).unwrap(), "event e is sold out");
-        assert!(msg(&Availability { status: pb::EventStatus::Cancelled, ..open }, 1).unwrap().contains("cancelled"));
-        assert!(msg(&Availability { status: pb::EventStatus::Postponed, ..open }, 1).unwrap().contains("postponed"));
-        assert!(msg(&Availability { start_time: now(), ..open }, 1).unwrap().contains("started"));
-        assert!(booking_refusal("e", &Availability { status: pb::EventStatus::Rescheduled, ..open }, 1, now()).is_none());
+        let msg =
+            |a: &Availability, seats| booking_refusal("e", a, seats, now()).map(|e| e.to_string());
+        assert_eq!(
+            msg(&open, 3).unwrap(),
+            "event e has only 2 seat(s) left, 3 asked"
+        );
+        assert_eq!(
+            msg(
+                &Availability {
+                    seats_booked: 50,
+                    ..open
+                },
+                1
+            )
+            .unwrap(),
+            "event e is sold out"
+        );
+        assert!(
+            msg(
+                &Availability {
+                    status: pb::EventStatus::Cancelled,
+                    ..open
+                },
+                1
+            )
+            .unwrap()
+            .contains("cancelled")
+        );
+        assert!(
+            msg(
+                &Availability {
+                    status: pb::EventStatus::Postponed,
+                    ..open
+                },
+                1
+            )
+            .unwrap()
+            .contains("postponed")
+        );
+        assert!(
+            msg(
+                &Availability {
+                    start_time: now(),
+                    ..open
+                },
+                1
+            )
+            .unwrap()
+            .contains("started")
+        );
+        assert!(
+            booking_refusal(
+                "e",
+                &Availability {
+                    status: pb::EventStatus::Rescheduled,
+                    ..open
+                },
+                1,
+                now()
+            )
+            .is_none()
+        );
     }
 
     #[test]

@@ -66,8 +66,10 @@ fn venue_to_pb(v: venue::Model) -> pb::Venue {
         name: v.name,
         kind: v.kind,
         // 0,0 (in the Gulf of Guinea) stands for "position not surveyed".
-        geo: (v.latitude != 0.0 || v.longitude != 0.0)
-            .then_some(GeoPoint { latitude: v.latitude, longitude: v.longitude }),
+        geo: (v.latitude != 0.0 || v.longitude != 0.0).then_some(GeoPoint {
+            latitude: v.latitude,
+            longitude: v.longitude,
+        }),
         capacity: v.capacity,
         wheelchair_accessible: v.wheelchair_accessible,
         opening_hours: v.opening_hours,
@@ -89,7 +91,9 @@ fn event_to_pb(e: event::Model) -> pb::Event {
         organizer: e.organizer,
         status: e.status,
         attendance_mode: e.attendance_mode,
-        price: Some(Money { cents: e.price_cents }),
+        price: Some(Money {
+            cents: e.price_cents,
+        }),
         capacity: e.capacity,
         seats_available,
         audience: e.audience,
@@ -111,9 +115,16 @@ fn booking_to_pb(b: booking::Model) -> pb::Booking {
 }
 
 /// Validates the keys of a lookup or extension call and returns them without duplicates.
-fn batch_keys(keys: &[String], check: impl Fn(&str) -> Result<String, String>) -> Result<Vec<String>, ServiceError> {
+fn batch_keys(
+    keys: &[String],
+    check: impl Fn(&str) -> Result<String, String>,
+) -> Result<Vec<String>, ServiceError> {
     let mut v = Violations::new();
-    v.check(keys.len() <= MAX_BATCH_KEYS, "keys", format!("at most {MAX_BATCH_KEYS} keys per call"));
+    v.check(
+        keys.len() <= MAX_BATCH_KEYS,
+        "keys",
+        format!("at most {MAX_BATCH_KEYS} keys per call"),
+    );
     let mut out = BTreeSet::new();
     for (i, key) in keys.iter().enumerate() {
         match check(key) {
@@ -129,14 +140,20 @@ fn batch_keys(keys: &[String], check: impl Fn(&str) -> Result<String, String>) -
 
 fn any_id(key: &str) -> Result<String, String> {
     let key = key.trim();
-    if key.is_empty() || key.len() > 64 { Err("must be an id of 1 to 64 characters".into()) } else { Ok(key.to_owned()) }
+    if key.is_empty() || key.len() > 64 {
+        Err("must be an id of 1 to 64 characters".into())
+    } else {
+        Ok(key.to_owned())
+    }
 }
 
 fn istat_key(key: &str) -> Result<String, String> {
     if ids::is_known_istat_code(key) {
         Ok(key.to_owned())
     } else {
-        Err(format!("`{key}` is not the ISTAT code of a comune of the Città Metropolitana di Palermo"))
+        Err(format!(
+            "`{key}` is not the ISTAT code of a comune of the Città Metropolitana di Palermo"
+        ))
     }
 }
 
@@ -163,7 +180,10 @@ type Answer<T> = Result<Response<T>, Status>;
 
 #[tonic::async_trait]
 impl CultureService for CultureApi {
-    async fn list_venues(&self, request: Request<pb::ListVenuesRequest>) -> Answer<pb::ListVenuesResponse> {
+    async fn list_venues(
+        &self,
+        request: Request<pb::ListVenuesRequest>,
+    ) -> Answer<pb::ListVenuesResponse> {
         let req = request.into_inner();
         let mut v = Violations::new();
         v.check(
@@ -175,7 +195,11 @@ impl CultureService for CultureApi {
         let page = Page::from_request(req.page.as_ref(), "page");
         v.into_result()?;
         let page = page?;
-        let (rows, total) = self.store.list_venues(&req.istat_code, kind, page).await.map_err(ServiceError::from)?;
+        let (rows, total) = self
+            .store
+            .list_venues(&req.istat_code, kind, page)
+            .await
+            .map_err(ServiceError::from)?;
         let info = page.info(rows.len(), total);
         Ok(Response::new(pb::ListVenuesResponse {
             venues: rows.into_iter().map(venue_to_pb).collect(),
@@ -183,18 +207,31 @@ impl CultureService for CultureApi {
         }))
     }
 
-    async fn lookup_venues(&self, request: Request<pb::LookupVenuesRequest>) -> Answer<pb::LookupVenuesResponse> {
+    async fn lookup_venues(
+        &self,
+        request: Request<pb::LookupVenuesRequest>,
+    ) -> Answer<pb::LookupVenuesResponse> {
         let keys = batch_keys(&request.into_inner().keys, any_id)?;
-        let rows = self.store.venues_by_id(&keys).await.map_err(ServiceError::from)?;
+        let rows = self
+            .store
+            .venues_by_id(&keys)
+            .await
+            .map_err(ServiceError::from)?;
         Ok(Response::new(pb::LookupVenuesResponse {
             items: rows
                 .into_iter()
-                .map(|v| pb::LookupVenuesItem { key: v.id.clone(), venue: Some(venue_to_pb(v)) })
+                .map(|v| pb::LookupVenuesItem {
+                    key: v.id.clone(),
+                    venue: Some(venue_to_pb(v)),
+                })
                 .collect(),
         }))
     }
 
-    async fn list_events(&self, request: Request<pb::ListEventsRequest>) -> Answer<pb::ListEventsResponse> {
+    async fn list_events(
+        &self,
+        request: Request<pb::ListEventsRequest>,
+    ) -> Answer<pb::ListEventsResponse> {
         let req = request.into_inner();
         let mut v = Violations::new();
         v.check(
@@ -209,7 +246,11 @@ impl CultureService for CultureApi {
         };
         v.check(after.is_some(), "starts_after", "is not a valid timestamp");
         let before = req.starts_before.as_ref().map(time::from_timestamp);
-        v.check(!matches!(before, Some(None)), "starts_before", "is not a valid timestamp");
+        v.check(
+            !matches!(before, Some(None)),
+            "starts_before",
+            "is not a valid timestamp",
+        );
         let page = Page::from_request(req.page.as_ref(), "page");
         v.into_result()?;
         let page = page?;
@@ -220,7 +261,11 @@ impl CultureService for CultureApi {
             starts_after: after.unwrap_or_else(Utc::now),
             starts_before: before.flatten(),
         };
-        let (rows, total) = self.store.list_events(&filter, page).await.map_err(ServiceError::from)?;
+        let (rows, total) = self
+            .store
+            .list_events(&filter, page)
+            .await
+            .map_err(ServiceError::from)?;
         let info = page.info(rows.len(), total);
         Ok(Response::new(pb::ListEventsResponse {
             events: rows.into_iter().map(event_to_pb).collect(),
@@ -228,13 +273,23 @@ impl CultureService for CultureApi {
         }))
     }
 
-    async fn lookup_events(&self, request: Request<pb::LookupEventsRequest>) -> Answer<pb::LookupEventsResponse> {
+    async fn lookup_events(
+        &self,
+        request: Request<pb::LookupEventsRequest>,
+    ) -> Answer<pb::LookupEventsResponse> {
         let keys = batch_keys(&request.into_inner().keys, any_id)?;
-        let rows = self.store.events_by_id(&keys).await.map_err(ServiceError::from)?;
+        let rows = self
+            .store
+            .events_by_id(&keys)
+            .await
+            .map_err(ServiceError::from)?;
         Ok(Response::new(pb::LookupEventsResponse {
             items: rows
                 .into_iter()
-                .map(|e| pb::LookupEventsItem { key: e.id.clone(), event: Some(event_to_pb(e)) })
+                .map(|e| pb::LookupEventsItem {
+                    key: e.id.clone(),
+                    event: Some(event_to_pb(e)),
+                })
                 .collect(),
         }))
     }
@@ -246,12 +301,23 @@ impl CultureService for CultureApi {
         let req = request.into_inner();
         let keys = batch_keys(&req.keys, istat_key)?;
         let mut v = Violations::new();
-        v.check((0..=100).contains(&req.first), "first", "must be between 1 and 100 (0 means 10)");
+        v.check(
+            (0..=100).contains(&req.first),
+            "first",
+            "must be between 1 and 100 (0 means 10)",
+        );
         let category = optional_enum::<pb::EventCategory>(req.category, "category", &mut v);
         v.into_result()?;
-        let per_comune = if req.first == 0 { 10 } else { req.first as usize };
-        let rows =
-            self.store.upcoming_by_comune(&keys, per_comune, category, Utc::now()).await.map_err(ServiceError::from)?;
+        let per_comune = if req.first == 0 {
+            10
+        } else {
+            req.first as usize
+        };
+        let rows = self
+            .store
+            .upcoming_by_comune(&keys, per_comune, category, Utc::now())
+            .await
+            .map_err(ServiceError::from)?;
         Ok(Response::new(pb::ListMunicipalityEventsResponse {
             items: rows
                 .into_iter()
@@ -278,38 +344,68 @@ impl CultureService for CultureApi {
                 }
             }
         }
-        let rows = self.store.bookings_by_citizen(&canonical).await.map_err(ServiceError::from)?;
+        let rows = self
+            .store
+            .bookings_by_citizen(&canonical)
+            .await
+            .map_err(ServiceError::from)?;
         let items = asked
             .into_iter()
             .filter_map(|(key, cf)| {
-                let bookings: Vec<pb::Booking> =
-                    rows.iter().filter(|b| b.fiscal_code == cf).cloned().map(booking_to_pb).collect();
+                let bookings: Vec<pb::Booking> = rows
+                    .iter()
+                    .filter(|b| b.fiscal_code == cf)
+                    .cloned()
+                    .map(booking_to_pb)
+                    .collect();
                 (!bookings.is_empty()).then_some(pb::ListCitizenBookingsItem { key, bookings })
             })
             .collect();
         Ok(Response::new(pb::ListCitizenBookingsResponse { items }))
     }
 
-    async fn create_event(&self, request: Request<pb::CreateEventRequest>) -> Answer<pb::CreateEventResponse> {
+    async fn create_event(
+        &self,
+        request: Request<pb::CreateEventRequest>,
+    ) -> Answer<pb::CreateEventResponse> {
         let req = request.into_inner();
         let Some(event) = req.event else {
             return Err(ServiceError::invalid("event", "must be set").into());
         };
-        let venues = self.store.venue_facts(std::slice::from_ref(&event.venue_id)).await.map_err(ServiceError::from)?;
+        let venues = self
+            .store
+            .venue_facts(std::slice::from_ref(&event.venue_id))
+            .await
+            .map_err(ServiceError::from)?;
         let new = domain::validate_event(&event, "event", venues.get(&event.venue_id), Utc::now())
             .map_err(ServiceError::InvalidArgument)?;
-        let stored = self.store.create_events(vec![new], Utc::now()).await.map_err(ServiceError::from)?;
-        let event = stored.into_iter().next().ok_or_else(|| ServiceError::Internal("no event stored".into()))?;
-        Ok(Response::new(pb::CreateEventResponse { event: Some(event_to_pb(event)) }))
+        let stored = self
+            .store
+            .create_events(vec![new], Utc::now())
+            .await
+            .map_err(ServiceError::from)?;
+        let event = stored
+            .into_iter()
+            .next()
+            .ok_or_else(|| ServiceError::Internal("no event stored".into()))?;
+        Ok(Response::new(pb::CreateEventResponse {
+            event: Some(event_to_pb(event)),
+        }))
     }
 
-    async fn cancel_event(&self, request: Request<pb::CancelEventRequest>) -> Answer<pb::CancelEventResponse> {
+    async fn cancel_event(
+        &self,
+        request: Request<pb::CancelEventRequest>,
+    ) -> Answer<pb::CancelEventResponse> {
         let req = request.into_inner();
         let id = required_id(&req.event_id, "event_id")?;
         if req.reason.chars().count() > domain::MAX_TEXT_LEN {
             return Err(ServiceError::invalid("reason", "must be at most 4000 characters").into());
         }
-        let (event, cancelled) = self.store.cancel_event(&id, req.reason.trim(), Utc::now()).await?;
+        let (event, cancelled) = self
+            .store
+            .cancel_event(&id, req.reason.trim(), Utc::now())
+            .await?;
         self.publish(&event);
         Ok(Response::new(pb::CancelEventResponse {
             event: Some(event_to_pb(event)),
@@ -317,18 +413,28 @@ impl CultureService for CultureApi {
         }))
     }
 
-    async fn create_booking(&self, request: Request<pb::CreateBookingRequest>) -> Answer<pb::CreateBookingResponse> {
+    async fn create_booking(
+        &self,
+        request: Request<pb::CreateBookingRequest>,
+    ) -> Answer<pb::CreateBookingResponse> {
         let req = domain::validate_booking(&request.into_inner())?;
         let (booking, event) = self.store.book(&req, Utc::now()).await?;
         self.publish(&event);
-        Ok(Response::new(pb::CreateBookingResponse { booking: Some(booking_to_pb(booking)) }))
+        Ok(Response::new(pb::CreateBookingResponse {
+            booking: Some(booking_to_pb(booking)),
+        }))
     }
 
-    async fn cancel_booking(&self, request: Request<pb::CancelBookingRequest>) -> Answer<pb::CancelBookingResponse> {
+    async fn cancel_booking(
+        &self,
+        request: Request<pb::CancelBookingRequest>,
+    ) -> Answer<pb::CancelBookingResponse> {
         let id = required_id(&request.into_inner().booking_id, "booking_id")?;
         let (booking, event) = self.store.cancel_booking(&id, Utc::now()).await?;
         self.publish(&event);
-        Ok(Response::new(pb::CancelBookingResponse { booking: Some(booking_to_pb(booking)) }))
+        Ok(Response::new(pb::CancelBookingResponse {
+            booking: Some(booking_to_pb(booking)),
+        }))
     }
 
     async fn watch_event_availability(
@@ -338,7 +444,12 @@ impl CultureService for CultureApi {
         let id = required_id(&request.into_inner().event_id, "event_id")?;
         // Subscribe before reading the current state, so no change falls between the two.
         let mut updates = self.updates.subscribe();
-        let current = self.store.event(&id).await.map_err(ServiceError::from)?.ok_or_else(|| ServiceError::not_found("event", &id))?;
+        let current = self
+            .store
+            .event(&id)
+            .await
+            .map_err(ServiceError::from)?
+            .ok_or_else(|| ServiceError::not_found("event", &id))?;
         let store = self.store.clone();
         let stream = spawn_stream(move |tx| async move {
             if tx.send(Ok(availability_message(&current))).await.is_err() {
@@ -363,7 +474,10 @@ impl CultureService for CultureApi {
         Ok(Response::new(stream))
     }
 
-    async fn import_events(&self, request: Request<Streaming<pb::ImportEventsRequest>>) -> Answer<pb::ImportEventsResponse> {
+    async fn import_events(
+        &self,
+        request: Request<Streaming<pb::ImportEventsRequest>>,
+    ) -> Answer<pb::ImportEventsResponse> {
         let mut stream = request.into_inner();
         let mut rows = Vec::new();
         while let Some(row) = stream.next().await {
@@ -371,7 +485,9 @@ impl CultureService for CultureApi {
             if rows.len() > MAX_IMPORT_ROWS {
                 return Err(ServiceError::invalid(
                     "event",
-                    format!("an import carries at most {MAX_IMPORT_ROWS} rows; split the programme"),
+                    format!(
+                        "an import carries at most {MAX_IMPORT_ROWS} rows; split the programme"
+                    ),
                 )
                 .into());
             }
@@ -382,14 +498,22 @@ impl CultureService for CultureApi {
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        let venues = self.store.venue_facts(&venue_ids).await.map_err(ServiceError::from)?;
+        let venues = self
+            .store
+            .venue_facts(&venue_ids)
+            .await
+            .map_err(ServiceError::from)?;
         let now = Utc::now();
         let mut valid = Vec::with_capacity(rows.len());
         let mut errors = Vec::new();
         for (i, row) in rows.iter().enumerate() {
             let number = i as i32 + 1;
             let Some(event) = &row.event else {
-                errors.push(pb::ImportRowError { row: number, field: "event".into(), description: "must be set".into() });
+                errors.push(pb::ImportRowError {
+                    row: number,
+                    field: "event".into(),
+                    description: "must be set".into(),
+                });
                 continue;
             };
             match domain::validate_event(event, "event", venues.get(&event.venue_id), now) {
@@ -402,9 +526,19 @@ impl CultureService for CultureApi {
             }
         }
         if !errors.is_empty() {
-            return Ok(Response::new(pb::ImportEventsResponse { imported: 0, errors }));
+            return Ok(Response::new(pb::ImportEventsResponse {
+                imported: 0,
+                errors,
+            }));
         }
-        let stored = self.store.create_events(valid, now).await.map_err(ServiceError::from)?;
-        Ok(Response::new(pb::ImportEventsResponse { imported: stored.len() as i32, errors: Vec::new() }))
+        let stored = self
+            .store
+            .create_events(valid, now)
+            .await
+            .map_err(ServiceError::from)?;
+        Ok(Response::new(pb::ImportEventsResponse {
+            imported: stored.len() as i32,
+            errors: Vec::new(),
+        }))
     }
 }

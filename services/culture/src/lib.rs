@@ -12,15 +12,18 @@ pub mod store;
 use std::future::Future;
 
 use chrono::{DurationRound, TimeDelta, Utc};
+use patto_proto::culture::v1::culture_service_server::CultureServiceServer;
 use patto_service_kit::config::ServiceName;
 use patto_service_kit::indicators::IndicatorsServer;
 use patto_service_kit::{GrpcApp, RunError, ServiceConfig, serve_service};
-use patto_proto::culture::v1::culture_service_server::CultureServiceServer;
 
 pub use store::migration::Migrator;
 
 /// Name and default port of this service.
-pub const SERVICE: ServiceName = ServiceName { name: "culture", default_port: 50053 };
+pub const SERVICE: ServiceName = ServiceName {
+    name: "culture",
+    default_port: 50053,
+};
 
 /// The gRPC services of culture over `store`: the culture API and the indicators.
 pub fn app(store: store::Store) -> GrpcApp {
@@ -36,16 +39,24 @@ pub async fn run(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
-    serve_service::<Migrator, _, _>(SERVICE, config, listener, shutdown, |db, config| async move {
-        let store = store::Store::new(db, config.indicators_salt.clone());
-        if config.demo_data {
-            let today = Utc::now().duration_trunc(TimeDelta::days(1)).unwrap_or_else(|_| Utc::now());
-            let seeded = demo::seed(&store, today).await?;
-            if seeded > 0 {
-                tracing::info!(events = seeded, "culture demo data seeded");
+    serve_service::<Migrator, _, _>(
+        SERVICE,
+        config,
+        listener,
+        shutdown,
+        |db, config| async move {
+            let store = store::Store::new(db, config.indicators_salt.clone());
+            if config.demo_data {
+                let today = Utc::now()
+                    .duration_trunc(TimeDelta::days(1))
+                    .unwrap_or_else(|_| Utc::now());
+                let seeded = demo::seed(&store, today).await?;
+                if seeded > 0 {
+                    tracing::info!(events = seeded, "culture demo data seeded");
+                }
             }
-        }
-        Ok(app(store))
-    })
+            Ok(app(store))
+        },
+    )
     .await
 }

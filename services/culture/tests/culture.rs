@@ -35,7 +35,11 @@ async fn start(db: DatabaseConnection) -> Fixture {
     assert!(demo::seed(&store, today).await.expect("seed") > 0);
     let server = TestServer::start(patto_culture::app(store)).await;
     let channel = server.channel().await;
-    Fixture { client: CultureServiceClient::new(channel.clone()), channel, server }
+    Fixture {
+        client: CultureServiceClient::new(channel.clone()),
+        channel,
+        server,
+    }
 }
 
 fn new_event(capacity: i32) -> pb::Event {
@@ -55,7 +59,9 @@ fn new_event(capacity: i32) -> pb::Event {
 
 async fn create_event(client: &mut CultureServiceClient<Channel>, capacity: i32) -> pb::Event {
     client
-        .create_event(pb::CreateEventRequest { event: Some(new_event(capacity)) })
+        .create_event(pb::CreateEventRequest {
+            event: Some(new_event(capacity)),
+        })
         .await
         .expect("create event")
         .into_inner()
@@ -64,7 +70,11 @@ async fn create_event(client: &mut CultureServiceClient<Channel>, capacity: i32)
 }
 
 fn booking(event_id: &str, n: usize, seats: i32) -> pb::CreateBookingRequest {
-    pb::CreateBookingRequest { event_id: event_id.into(), fiscal_code: citizen(n).fiscal_code, seats }
+    pb::CreateBookingRequest {
+        event_id: event_id.into(),
+        fiscal_code: citizen(n).fiscal_code,
+        seats,
+    }
 }
 
 /// 200 concurrent single-seat bookings for 50 seats: exactly 50 confirmed, 150 refused.
@@ -81,12 +91,19 @@ async fn no_overbooking(f: &mut Fixture) {
     for r in results {
         match r.expect("task") {
             Ok(resp) => {
-                assert_eq!(resp.into_inner().booking.unwrap().status, pb::BookingStatus::Confirmed as i32);
+                assert_eq!(
+                    resp.into_inner().booking.unwrap().status,
+                    pb::BookingStatus::Confirmed as i32
+                );
                 confirmed += 1;
             }
             Err(status) => {
                 assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
-                assert!(status.message().contains("sold out"), "{}", status.message());
+                assert!(
+                    status.message().contains("sold out"),
+                    "{}",
+                    status.message()
+                );
                 refused += 1;
             }
         }
@@ -94,7 +111,9 @@ async fn no_overbooking(f: &mut Fixture) {
     assert_eq!((confirmed, refused), (50, 150));
     let after = f
         .client
-        .lookup_events(pb::LookupEventsRequest { keys: vec![event.id.clone()] })
+        .lookup_events(pb::LookupEventsRequest {
+            keys: vec![event.id.clone()],
+        })
         .await
         .unwrap()
         .into_inner();
@@ -105,35 +124,91 @@ async fn no_overbooking(f: &mut Fixture) {
 /// bookings with it.
 async fn cancellation(f: &mut Fixture) {
     let event = create_event(&mut f.client, 3).await;
-    let b = f.client.create_booking(booking(&event.id, 1, 3)).await.unwrap().into_inner().booking.unwrap();
-    let full = f.client.create_booking(booking(&event.id, 2, 1)).await.unwrap_err();
+    let b = f
+        .client
+        .create_booking(booking(&event.id, 1, 3))
+        .await
+        .unwrap()
+        .into_inner()
+        .booking
+        .unwrap();
+    let full = f
+        .client
+        .create_booking(booking(&event.id, 2, 1))
+        .await
+        .unwrap_err();
     assert_eq!(full.code(), Code::FailedPrecondition);
 
     // The same citizen cannot hold two bookings for one event.
-    let twice = f.client.create_booking(booking(&event.id, 1, 1)).await.unwrap_err();
-    assert_eq!(twice.code(), Code::FailedPrecondition, "no seat left is checked first");
+    let twice = f
+        .client
+        .create_booking(booking(&event.id, 1, 1))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        twice.code(),
+        Code::FailedPrecondition,
+        "no seat left is checked first"
+    );
 
-    let cancelled = f.client.cancel_booking(pb::CancelBookingRequest { booking_id: b.id.clone() }).await.unwrap();
-    assert_eq!(cancelled.into_inner().booking.unwrap().status, pb::BookingStatus::Cancelled as i32);
-    let again = f.client.cancel_booking(pb::CancelBookingRequest { booking_id: b.id.clone() }).await.unwrap_err();
+    let cancelled = f
+        .client
+        .cancel_booking(pb::CancelBookingRequest {
+            booking_id: b.id.clone(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        cancelled.into_inner().booking.unwrap().status,
+        pb::BookingStatus::Cancelled as i32
+    );
+    let again = f
+        .client
+        .cancel_booking(pb::CancelBookingRequest {
+            booking_id: b.id.clone(),
+        })
+        .await
+        .unwrap_err();
     assert_eq!(again.code(), Code::FailedPrecondition);
 
-    f.client.create_booking(booking(&event.id, 1, 1)).await.expect("seats are back");
-    let dup = f.client.create_booking(booking(&event.id, 1, 1)).await.unwrap_err();
+    f.client
+        .create_booking(booking(&event.id, 1, 1))
+        .await
+        .expect("seats are back");
+    let dup = f
+        .client
+        .create_booking(booking(&event.id, 1, 1))
+        .await
+        .unwrap_err();
     assert_eq!(dup.code(), Code::AlreadyExists, "{dup:?}");
 
     let c = f
         .client
-        .cancel_event(pb::CancelEventRequest { event_id: event.id.clone(), reason: "maltempo".into() })
+        .cancel_event(pb::CancelEventRequest {
+            event_id: event.id.clone(),
+            reason: "maltempo".into(),
+        })
         .await
         .unwrap()
         .into_inner();
     assert_eq!(c.bookings_cancelled, 1);
     assert_eq!(c.event.unwrap().status, pb::EventStatus::Cancelled as i32);
-    let refused = f.client.create_booking(booking(&event.id, 5, 1)).await.unwrap_err();
-    assert!(refused.message().contains("cancelled"), "{}", refused.message());
+    let refused = f
+        .client
+        .create_booking(booking(&event.id, 5, 1))
+        .await
+        .unwrap_err();
+    assert!(
+        refused.message().contains("cancelled"),
+        "{}",
+        refused.message()
+    );
 
-    let missing = f.client.create_booking(booking("no-such-event", 1, 1)).await.unwrap_err();
+    let missing = f
+        .client
+        .create_booking(booking("no-such-event", 1, 1))
+        .await
+        .unwrap_err();
     assert_eq!(missing.code(), Code::NotFound);
 }
 
@@ -141,26 +216,47 @@ async fn cancellation(f: &mut Fixture) {
 async fn bad_input(f: &mut Fixture) {
     let status = f
         .client
-        .create_booking(pb::CreateBookingRequest { event_id: String::new(), fiscal_code: "XYZ".into(), seats: 0 })
+        .create_booking(pb::CreateBookingRequest {
+            event_id: String::new(),
+            fiscal_code: "XYZ".into(),
+            seats: 0,
+        })
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
     let details = status.get_error_details();
-    let fields: Vec<&str> =
-        details.bad_request().unwrap().field_violations.iter().map(|v| v.field.as_str()).collect();
+    let fields: Vec<&str> = details
+        .bad_request()
+        .unwrap()
+        .field_violations
+        .iter()
+        .map(|v| v.field.as_str())
+        .collect();
     assert_eq!(fields, ["event_id", "fiscal_code", "seats"]);
 
     let mut event = new_event(5000);
     event.end_time = event.start_time;
-    let status = f.client.create_event(pb::CreateEventRequest { event: Some(event) }).await.unwrap_err();
+    let status = f
+        .client
+        .create_event(pb::CreateEventRequest { event: Some(event) })
+        .await
+        .unwrap_err();
     let details = status.get_error_details();
-    let fields: Vec<&str> =
-        details.bad_request().unwrap().field_violations.iter().map(|v| v.field.as_str()).collect();
+    let fields: Vec<&str> = details
+        .bad_request()
+        .unwrap()
+        .field_violations
+        .iter()
+        .map(|v| v.field.as_str())
+        .collect();
     assert_eq!(fields, ["event.end_time", "event.capacity"]);
 
     let status = f
         .client
-        .list_venues(pb::ListVenuesRequest { istat_code: "999999".into(), ..Default::default() })
+        .list_venues(pb::ListVenuesRequest {
+            istat_code: "999999".into(),
+            ..Default::default()
+        })
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
@@ -168,15 +264,46 @@ async fn bad_input(f: &mut Fixture) {
     // Every unary RPC answers an empty request with a meaningful status, never UNIMPLEMENTED.
     let c = &mut f.client;
     let codes = [
-        c.list_venues(pb::ListVenuesRequest::default()).await.map(|_| ()).unwrap_err().code(),
-        c.create_event(pb::CreateEventRequest::default()).await.map(|_| ()).unwrap_err().code(),
-        c.cancel_event(pb::CancelEventRequest::default()).await.map(|_| ()).unwrap_err().code(),
-        c.create_booking(pb::CreateBookingRequest::default()).await.map(|_| ()).unwrap_err().code(),
-        c.cancel_booking(pb::CancelBookingRequest::default()).await.map(|_| ()).unwrap_err().code(),
+        c.list_venues(pb::ListVenuesRequest::default())
+            .await
+            .map(|_| ())
+            .unwrap_err()
+            .code(),
+        c.create_event(pb::CreateEventRequest::default())
+            .await
+            .map(|_| ())
+            .unwrap_err()
+            .code(),
+        c.cancel_event(pb::CancelEventRequest::default())
+            .await
+            .map(|_| ())
+            .unwrap_err()
+            .code(),
+        c.create_booking(pb::CreateBookingRequest::default())
+            .await
+            .map(|_| ())
+            .unwrap_err()
+            .code(),
+        c.cancel_booking(pb::CancelBookingRequest::default())
+            .await
+            .map(|_| ())
+            .unwrap_err()
+            .code(),
     ];
-    assert!(codes.iter().all(|c| *c == Code::InvalidArgument), "{codes:?}");
-    assert!(c.list_events(pb::ListEventsRequest::default()).await.is_ok());
-    assert!(c.lookup_venues(pb::LookupVenuesRequest::default()).await.is_ok());
+    assert!(
+        codes.iter().all(|c| *c == Code::InvalidArgument),
+        "{codes:?}"
+    );
+    assert!(
+        c.list_events(pb::ListEventsRequest::default())
+            .await
+            .is_ok()
+    );
+    assert!(
+        c.lookup_venues(pb::LookupVenuesRequest::default())
+            .await
+            .is_ok()
+    );
 }
 
 /// Listing pages through a comune's events with opaque cursors; extensions batch by key.
@@ -188,7 +315,10 @@ async fn listings(f: &mut Fixture) {
             .client
             .list_events(pb::ListEventsRequest {
                 istat_code: PALERMO.into(),
-                page: Some(common::PageRequest { first: 7, after: after.clone() }),
+                page: Some(common::PageRequest {
+                    first: 7,
+                    after: after.clone(),
+                }),
                 ..Default::default()
             })
             .await
@@ -202,7 +332,11 @@ async fn listings(f: &mut Fixture) {
         }
         after = info.end_cursor;
     }
-    assert!(seen.len() >= 24, "Palermo's six venues hold four events each: {}", seen.len());
+    assert!(
+        seen.len() >= 24,
+        "Palermo's six venues hold four events each: {}",
+        seen.len()
+    );
     let unique: std::collections::BTreeSet<_> = seen.iter().collect();
     assert_eq!(unique.len(), seen.len());
 
@@ -216,8 +350,16 @@ async fn listings(f: &mut Fixture) {
         .await
         .unwrap()
         .into_inner();
-    let keys: Vec<_> = per_comune.items.iter().map(|i| (i.key.as_str(), i.events.len())).collect();
-    assert_eq!(keys, [("082001", 3), (PALERMO, 3)], "keys deduplicated, at most `first` each");
+    let keys: Vec<_> = per_comune
+        .items
+        .iter()
+        .map(|i| (i.key.as_str(), i.events.len()))
+        .collect();
+    assert_eq!(
+        keys,
+        [("082001", 3), (PALERMO, 3)],
+        "keys deduplicated, at most `first` each"
+    );
 
     let venues = f
         .client
@@ -238,7 +380,10 @@ async fn listings(f: &mut Fixture) {
 async fn import(f: &mut Fixture) {
     let before = f
         .client
-        .list_events(pb::ListEventsRequest { venue_id: "ven-082001-01".into(), ..Default::default() })
+        .list_events(pb::ListEventsRequest {
+            venue_id: "ven-082001-01".into(),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner()
@@ -256,53 +401,95 @@ async fn import(f: &mut Fixture) {
     rows[10].event.as_mut().unwrap().name.clear();
     rows[100].event.as_mut().unwrap().venue_id = "nowhere".into();
     rows[250].event = None;
-    let answer = f.client.import_events(futures::stream::iter(rows.clone())).await.unwrap().into_inner();
+    let answer = f
+        .client
+        .import_events(futures::stream::iter(rows.clone()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(answer.imported, 0);
-    let bad: Vec<(i32, &str)> = answer.errors.iter().map(|e| (e.row, e.field.as_str())).collect();
-    assert_eq!(bad, [(11, "event.name"), (101, "event.venue_id"), (251, "event")]);
+    let bad: Vec<(i32, &str)> = answer
+        .errors
+        .iter()
+        .map(|e| (e.row, e.field.as_str()))
+        .collect();
+    assert_eq!(
+        bad,
+        [(11, "event.name"), (101, "event.venue_id"), (251, "event")]
+    );
     let count = |f: &mut Fixture| {
         let mut c = f.client.clone();
         async move {
-            c.list_events(pb::ListEventsRequest { venue_id: "ven-082001-01".into(), ..Default::default() })
-                .await
-                .unwrap()
-                .into_inner()
-                .page_info
-                .unwrap()
-                .total_count
+            c.list_events(pb::ListEventsRequest {
+                venue_id: "ven-082001-01".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .page_info
+            .unwrap()
+            .total_count
         }
     };
     assert_eq!(count(f).await, before, "a failed import writes nothing");
 
     let good: Vec<_> = (0..300).map(row).collect();
-    let answer = f.client.import_events(futures::stream::iter(good)).await.unwrap().into_inner();
+    let answer = f
+        .client
+        .import_events(futures::stream::iter(good))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!((answer.imported, answer.errors.len()), (300, 0));
     assert_eq!(count(f).await, before + 300);
 }
 
 /// The watch stream sends the current availability, then every change.
-async fn next(s: &mut tonic::Streaming<pb::WatchEventAvailabilityResponse>) -> pb::WatchEventAvailabilityResponse {
-    tokio::time::timeout(Duration::from_secs(10), s.next()).await.expect("update in time").unwrap().unwrap()
+async fn next(
+    s: &mut tonic::Streaming<pb::WatchEventAvailabilityResponse>,
+) -> pb::WatchEventAvailabilityResponse {
+    tokio::time::timeout(Duration::from_secs(10), s.next())
+        .await
+        .expect("update in time")
+        .unwrap()
+        .unwrap()
 }
 
 async fn watch(f: &mut Fixture) {
     let event = create_event(&mut f.client, 10).await;
     let mut stream = f
         .client
-        .watch_event_availability(pb::WatchEventAvailabilityRequest { event_id: event.id.clone() })
+        .watch_event_availability(pb::WatchEventAvailabilityRequest {
+            event_id: event.id.clone(),
+        })
         .await
         .unwrap()
         .into_inner();
     assert_eq!(next(&mut stream).await.seats_available, 10);
-    f.client.create_booking(booking(&event.id, 7, 4)).await.unwrap();
+    f.client
+        .create_booking(booking(&event.id, 7, 4))
+        .await
+        .unwrap();
     assert_eq!(next(&mut stream).await.seats_available, 6);
-    f.client.cancel_event(pb::CancelEventRequest { event_id: event.id.clone(), reason: String::new() }).await.unwrap();
+    f.client
+        .cancel_event(pb::CancelEventRequest {
+            event_id: event.id.clone(),
+            reason: String::new(),
+        })
+        .await
+        .unwrap();
     let last = next(&mut stream).await;
-    assert_eq!((last.seats_available, last.status), (0, pb::EventStatus::Cancelled as i32));
+    assert_eq!(
+        (last.seats_available, last.status),
+        (0, pb::EventStatus::Cancelled as i32)
+    );
 
     let missing = f
         .client
-        .watch_event_availability(pb::WatchEventAvailabilityRequest { event_id: "nope".into() })
+        .watch_event_availability(pb::WatchEventAvailabilityRequest {
+            event_id: "nope".into(),
+        })
         .await
         .unwrap_err();
     assert_eq!(missing.code(), Code::NotFound);
@@ -317,27 +504,49 @@ async fn indicators(f: &mut Fixture) {
         end_date: (today + chrono::Duration::days(1)).to_string(),
     };
     let answer = client
-        .get_indicators(common::GetIndicatorsRequest { istat_codes: vec![PALERMO.into()], period: Some(period) })
+        .get_indicators(common::GetIndicatorsRequest {
+            istat_codes: vec![PALERMO.into()],
+            period: Some(period),
+        })
         .await
         .unwrap()
         .into_inner();
     let palermo = &answer.items[0];
     assert_eq!(palermo.istat_code, PALERMO);
-    assert!(palermo.procedures.iter().any(|p| p.code == "culture.event-booking" && p.fully_online));
-    assert!(palermo.completed_interactions >= 50, "{}", palermo.completed_interactions);
-    let sketch = patto_service_kit::indicators::Sketch::from_proto(palermo.citizens.as_ref().unwrap()).unwrap();
+    assert!(
+        palermo
+            .procedures
+            .iter()
+            .any(|p| p.code == "culture.event-booking" && p.fully_online)
+    );
+    assert!(
+        palermo.completed_interactions >= 50,
+        "{}",
+        palermo.completed_interactions
+    );
+    let sketch =
+        patto_service_kit::indicators::Sketch::from_proto(palermo.citizens.as_ref().unwrap())
+            .unwrap();
     assert!(sketch.estimate() >= 50);
 
     let bad = client
         .get_indicators(common::GetIndicatorsRequest {
             istat_codes: vec!["123".into()],
-            period: Some(common::Period { start_date: "2026-13-01".into(), end_date: "2026-01-01".into() }),
+            period: Some(common::Period {
+                start_date: "2026-13-01".into(),
+                end_date: "2026-01-01".into(),
+            }),
         })
         .await
         .unwrap_err();
     let details = bad.get_error_details();
-    let fields: Vec<&str> =
-        details.bad_request().unwrap().field_violations.iter().map(|v| v.field.as_str()).collect();
+    let fields: Vec<&str> = details
+        .bad_request()
+        .unwrap()
+        .field_violations
+        .iter()
+        .map(|v| v.field.as_str())
+        .collect();
     assert_eq!(fields, ["istat_codes[0]", "period.start_date"]);
 }
 
@@ -360,7 +569,9 @@ async fn culture_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn culture_on_postgres() {
-    let Some(pg) = TestPostgres::create().await else { return };
+    let Some(pg) = TestPostgres::create().await else {
+        return;
+    };
     whole_suite(pg.migrated::<Migrator>().await.expect("migrate")).await;
 }
 
@@ -370,12 +581,19 @@ async fn demo_data_covers_every_comune_and_seeds_once() {
     let today = Utc::now();
     let events = demo::seed(&store, today).await.unwrap();
     assert!(events > 82 * 4, "{events}");
-    assert_eq!(demo::seed(&store, today).await.unwrap(), 0, "a second seed adds nothing");
+    assert_eq!(
+        demo::seed(&store, today).await.unwrap(),
+        0,
+        "a second seed adds nothing"
+    );
     let server = TestServer::start(patto_culture::app(store)).await;
     let mut client = CultureServiceClient::new(server.channel().await);
     for comune in patto_service_kit::comuni::all() {
         let venues = client
-            .list_venues(pb::ListVenuesRequest { istat_code: comune.istat_code.clone(), ..Default::default() })
+            .list_venues(pb::ListVenuesRequest {
+                istat_code: comune.istat_code.clone(),
+                ..Default::default()
+            })
             .await
             .unwrap()
             .into_inner();

@@ -50,7 +50,11 @@ impl Authenticator for Anonymous {
 
 /// The principal the kit attached to a request (anonymous when none was attached).
 pub fn principal<T>(request: &tonic::Request<T>) -> Principal {
-    request.extensions().get::<Principal>().cloned().unwrap_or(Principal::Anonymous)
+    request
+        .extensions()
+        .get::<Principal>()
+        .cloned()
+        .unwrap_or(Principal::Anonymous)
 }
 
 /// Tower layer that authenticates every call before it reaches a service.
@@ -60,7 +64,10 @@ pub struct AuthLayer(pub Arc<dyn Authenticator>);
 impl<S> tower::Layer<S> for AuthLayer {
     type Service = AuthService<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        AuthService { inner, auth: self.0.clone() }
+        AuthService {
+            inner,
+            auth: self.0.clone(),
+        }
     }
 }
 
@@ -78,10 +85,8 @@ where
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = futures::future::Either<
-        S::Future,
-        std::future::Ready<Result<Self::Response, Self::Error>>,
-    >;
+    type Future =
+        futures::future::Either<S::Future, std::future::Ready<Result<Self::Response, Self::Error>>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -93,7 +98,9 @@ where
                 req.extensions_mut().insert(principal);
                 futures::future::Either::Left(self.inner.call(req))
             }
-            Err(status) => futures::future::Either::Right(std::future::ready(Ok(status.into_http()))),
+            Err(status) => {
+                futures::future::Either::Right(std::future::ready(Ok(status.into_http())))
+            }
         }
     }
 }

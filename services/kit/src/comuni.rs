@@ -36,7 +36,8 @@ pub fn all() -> &'static [Comune] {
     static ALL: OnceLock<Vec<Comune>> = OnceLock::new();
     ALL.get_or_init(|| {
         // The file is compiled in and checked by a test, so a parse failure is a build defect.
-        let mut file: File = serde_json::from_str(COMUNI_JSON).unwrap_or(File { comuni: Vec::new() });
+        let mut file: File =
+            serde_json::from_str(COMUNI_JSON).unwrap_or(File { comuni: Vec::new() });
         file.comuni.sort_by(|a, b| a.istat_code.cmp(&b.istat_code));
         file.comuni
     })
@@ -45,7 +46,9 @@ pub fn all() -> &'static [Comune] {
 /// The comune with this ISTAT code, if it is one of the 82.
 pub fn by_istat(istat_code: &str) -> Option<&'static Comune> {
     let all = all();
-    all.binary_search_by(|c| c.istat_code.as_str().cmp(istat_code)).ok().map(|i| &all[i])
+    all.binary_search_by(|c| c.istat_code.as_str().cmp(istat_code))
+        .ok()
+        .map(|i| &all[i])
 }
 
 #[cfg(test)]
@@ -56,7 +59,10 @@ mod tests {
     fn the_82_comuni_load() {
         assert_eq!(all().len(), 82);
         let palermo = by_istat("082053").unwrap();
-        assert_eq!((palermo.name.as_str(), palermo.cadastral_code.as_str()), ("Palermo", "G273"));
+        assert_eq!(
+            (palermo.name.as_str(), palermo.cadastral_code.as_str()),
+            ("Palermo", "G273")
+        );
         assert_eq!(palermo.postal_codes.len(), 31);
         assert!(by_istat("082083").is_none());
         assert!(by_istat("").is_none());

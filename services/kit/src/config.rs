@@ -117,18 +117,31 @@ impl ServiceConfig {
             SocketAddr::from(([0, 0, 0, 0], service.default_port)),
             "a socket address such as 0.0.0.0:50053",
         )?;
-        let data_dir: PathBuf = parse_or(src, "PATTO_DATA_DIR", PathBuf::from("data"), "a directory path")?;
+        let data_dir: PathBuf = parse_or(
+            src,
+            "PATTO_DATA_DIR",
+            PathBuf::from("data"),
+            "a directory path",
+        )?;
         let database_url = src
             .get("DATABASE_URL")
             .unwrap_or_else(|| sqlite_file_url(&data_dir, service.name));
-        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
             return Err(ConfigError {
                 var: "DATABASE_URL".into(),
                 value: database_url,
                 expected: "a sqlite: or postgres:// URL".into(),
             });
         }
-        let grace_secs: u64 = parse_or(src, "PATTO_SHUTDOWN_GRACE_SECS", 20, "a whole number of seconds")?;
+        let grace_secs: u64 = parse_or(
+            src,
+            "PATTO_SHUTDOWN_GRACE_SECS",
+            20,
+            "a whole number of seconds",
+        )?;
         Ok(Self {
             grpc_addr,
             database_url,
@@ -143,14 +156,20 @@ impl ServiceConfig {
 
 /// URL of the SQLite file of `service` under `dir`, created when missing.
 pub fn sqlite_file_url(dir: &std::path::Path, service: &str) -> String {
-    format!("sqlite://{}?mode=rwc", dir.join(format!("{service}.db")).display())
+    format!(
+        "sqlite://{}?mode=rwc",
+        dir.join(format!("{service}.db")).display()
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const CULTURE: ServiceName = ServiceName { name: "culture", default_port: 50053 };
+    const CULTURE: ServiceName = ServiceName {
+        name: "culture",
+        default_port: 50053,
+    };
 
     fn src(pairs: &[(&'static str, &str)]) -> HashMap<&'static str, String> {
         pairs.iter().map(|(k, v)| (*k, (*v).to_owned())).collect()
@@ -185,7 +204,11 @@ mod tests {
     fn overrides_are_read() {
         let cfg = ServiceConfig::from_source(
             CULTURE,
-            &src(&[("GRPC_ADDR", "127.0.0.1:6000"), ("PATTO_DEMO_DATA", "yes"), ("PATTO_DATA_DIR", "/tmp/x")]),
+            &src(&[
+                ("GRPC_ADDR", "127.0.0.1:6000"),
+                ("PATTO_DEMO_DATA", "yes"),
+                ("PATTO_DATA_DIR", "/tmp/x"),
+            ]),
         )
         .unwrap();
         assert_eq!(cfg.grpc_addr.to_string(), "127.0.0.1:6000");

@@ -12,7 +12,8 @@ use sea_orm_migration::MigratorTrait;
 /// SQLITE_BUSY on lock upgrades and one shared database for `sqlite::memory:`.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     let mut opts = ConnectOptions::new(url.to_owned());
-    opts.sqlx_logging(false).acquire_timeout(Duration::from_secs(30));
+    opts.sqlx_logging(false)
+        .acquire_timeout(Duration::from_secs(30));
     if url.starts_with("sqlite:") {
         if let Some(dir) = sqlite_file_dir(url) {
             std::fs::create_dir_all(&dir)
@@ -33,12 +34,17 @@ pub async fn connect_and_migrate<M: MigratorTrait>(url: &str) -> Result<Database
 }
 
 fn sqlite_file_dir(url: &str) -> Option<std::path::PathBuf> {
-    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = path.split('?').next()?;
     if path.is_empty() || path.contains(":memory:") {
         return None;
     }
-    std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()).map(Into::into)
+    std::path::Path::new(path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(Into::into)
 }
 
 /// True when `db` is PostgreSQL (some statements differ, e.g. row locks).
@@ -52,8 +58,16 @@ mod tests {
 
     #[test]
     fn sqlite_dirs() {
-        assert_eq!(sqlite_file_dir("sqlite://data/culture.db?mode=rwc").unwrap().to_str(), Some("data"));
-        assert_eq!(sqlite_file_dir("sqlite:///tmp/x/a.db").unwrap().to_str(), Some("/tmp/x"));
+        assert_eq!(
+            sqlite_file_dir("sqlite://data/culture.db?mode=rwc")
+                .unwrap()
+                .to_str(),
+            Some("data")
+        );
+        assert_eq!(
+            sqlite_file_dir("sqlite:///tmp/x/a.db").unwrap().to_str(),
+            Some("/tmp/x")
+        );
         assert!(sqlite_file_dir("sqlite::memory:").is_none());
         assert!(sqlite_file_dir("sqlite://a.db").is_none());
     }

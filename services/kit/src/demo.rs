@@ -19,8 +19,18 @@ pub struct DemoCitizen {
 }
 
 const FAMILY: [&str; 12] = [
-    "Russo", "Lombardo", "Messina", "Caruso", "Greco", "Marino", "Romano", "Costa", "Ferrara", "Vitale",
-    "La Rosa", "Di Stefano",
+    "Russo",
+    "Lombardo",
+    "Messina",
+    "Caruso",
+    "Greco",
+    "Marino",
+    "Romano",
+    "Costa",
+    "Ferrara",
+    "Vitale",
+    "La Rosa",
+    "Di Stefano",
 ];
 const GIVEN: [(&str, bool); 12] = [
     ("Giuseppe", false),
@@ -50,7 +60,13 @@ pub fn citizen(n: usize) -> DemoCitizen {
     DemoCitizen {
         given_name,
         family_name,
-        fiscal_code: ids::build_fiscal_code(family_name, given_name, birth, female, &comune.cadastral_code),
+        fiscal_code: ids::build_fiscal_code(
+            family_name,
+            given_name,
+            birth,
+            female,
+            &comune.cadastral_code,
+        ),
         istat_code: comune.istat_code.clone(),
     }
 }
@@ -64,7 +80,10 @@ mod tests {
         let codes: std::collections::BTreeSet<String> = (0..500)
             .map(|n| {
                 let c = citizen(n);
-                assert_eq!(ids::canonical_fiscal_code(&c.fiscal_code).as_deref(), Ok(c.fiscal_code.as_str()));
+                assert_eq!(
+                    ids::canonical_fiscal_code(&c.fiscal_code).as_deref(),
+                    Ok(c.fiscal_code.as_str())
+                );
                 c.fiscal_code
             })
             .collect();

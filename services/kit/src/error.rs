@@ -30,7 +30,10 @@ impl Violations {
 
     /// Records a violation of `field`.
     pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
-        self.0.push(FieldViolation { field: field.into(), description: description.into() });
+        self.0.push(FieldViolation {
+            field: field.into(),
+            description: description.into(),
+        });
     }
 
     /// Records a violation of `field` unless `ok` holds.
@@ -52,7 +55,11 @@ impl Violations {
 
     /// `Ok(())` when nothing was recorded, else the INVALID_ARGUMENT error.
     pub fn into_result(self) -> Result<(), ServiceError> {
-        if self.0.is_empty() { Ok(()) } else { Err(ServiceError::InvalidArgument(self)) }
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ServiceError::InvalidArgument(self))
+        }
     }
 }
 
@@ -112,7 +119,10 @@ impl ServiceError {
 
     /// A NOT_FOUND error for a record of kind `what`.
     pub fn not_found(what: &'static str, id: impl Into<String>) -> Self {
-        Self::NotFound { what, id: id.into() }
+        Self::NotFound {
+            what,
+            id: id.into(),
+        }
     }
 
     /// The gRPC code this error maps to.
@@ -131,7 +141,10 @@ impl ServiceError {
 }
 
 fn is_unavailable(e: &sea_orm::DbErr) -> bool {
-    matches!(e, sea_orm::DbErr::ConnectionAcquire(_) | sea_orm::DbErr::Conn(_))
+    matches!(
+        e,
+        sea_orm::DbErr::ConnectionAcquire(_) | sea_orm::DbErr::Conn(_)
+    )
 }
 
 impl From<ServiceError> for Status {
@@ -160,7 +173,9 @@ impl From<ServiceError> for Status {
     }
 }
 
-impl<E: Into<ServiceError> + std::error::Error> From<sea_orm::TransactionError<E>> for ServiceError {
+impl<E: Into<ServiceError> + std::error::Error> From<sea_orm::TransactionError<E>>
+    for ServiceError
+{
     fn from(err: sea_orm::TransactionError<E>) -> Self {
         match err {
             sea_orm::TransactionError::Connection(db) => Self::Database(db),
@@ -182,7 +197,11 @@ mod tests {
         assert_eq!(status.code(), Code::InvalidArgument);
         let details = status.get_error_details();
         let bad = details.bad_request().expect("BadRequest details");
-        let fields: Vec<_> = bad.field_violations.iter().map(|f| f.field.as_str()).collect();
+        let fields: Vec<_> = bad
+            .field_violations
+            .iter()
+            .map(|f| f.field.as_str())
+            .collect();
         assert_eq!(fields, ["event_id", "seats"]);
         assert!(status.message().contains("seats: must be between 1 and 10"));
     }
@@ -191,10 +210,22 @@ mod tests {
     fn codes_per_variant() {
         let cases = [
             (ServiceError::not_found("event", "x"), Code::NotFound),
-            (ServiceError::FailedPrecondition("full".into()), Code::FailedPrecondition),
-            (ServiceError::AlreadyExists("dup".into()), Code::AlreadyExists),
-            (ServiceError::Unauthenticated("no token".into()), Code::Unauthenticated),
-            (ServiceError::PermissionDenied("no".into()), Code::PermissionDenied),
+            (
+                ServiceError::FailedPrecondition("full".into()),
+                Code::FailedPrecondition,
+            ),
+            (
+                ServiceError::AlreadyExists("dup".into()),
+                Code::AlreadyExists,
+            ),
+            (
+                ServiceError::Unauthenticated("no token".into()),
+                Code::Unauthenticated,
+            ),
+            (
+                ServiceError::PermissionDenied("no".into()),
+                Code::PermissionDenied,
+            ),
             (ServiceError::Internal("boom".into()), Code::Internal),
         ];
         for (err, code) in cases {

@@ -55,7 +55,11 @@ impl Default for GrpcApp {
 impl GrpcApp {
     /// An app with no service yet, authenticating every caller as anonymous.
     pub fn new() -> Self {
-        Self { routes: Routes::default(), services: Vec::new(), authenticator: Arc::new(Anonymous) }
+        Self {
+            routes: Routes::default(),
+            services: Vec::new(),
+            authenticator: Arc::new(Anonymous),
+        }
     }
 
     /// Adds a generated tonic server.
@@ -89,7 +93,9 @@ impl GrpcApp {
 
 /// Binds `addr`, failing with a message that names the address.
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener, HostError> {
-    TcpListener::bind(addr).await.map_err(|source| HostError::Bind { addr, source })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| HostError::Bind { addr, source })
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then drains for at most `grace`.
@@ -101,9 +107,13 @@ pub async fn serve(
 ) -> Result<(), HostError> {
     let (reporter, health) = tonic_health::server::health_reporter();
     for name in &app.services {
-        reporter.set_service_status(*name, ServingStatus::Serving).await;
+        reporter
+            .set_service_status(*name, ServingStatus::Serving)
+            .await;
     }
-    reporter.set_service_status("", ServingStatus::Serving).await;
+    reporter
+        .set_service_status("", ServingStatus::Serving)
+        .await;
 
     let mut announced: Vec<&str> = app.services.clone();
     announced.extend([
@@ -131,16 +141,23 @@ pub async fn serve(
         shutdown.await;
         tracing::info!("shutdown requested: health NOT_SERVING, draining in-flight calls");
         for name in services.iter().copied().chain([""]) {
-            reporter.set_service_status(name, ServingStatus::NotServing).await;
+            reporter
+                .set_service_status(name, ServingStatus::NotServing)
+                .await;
         }
         let _ = fired_tx.send(());
     };
 
     let server = tonic::transport::Server::builder()
-        .layer(NameUnimplementedLayer { ours: Arc::new(app.services) })
+        .layer(NameUnimplementedLayer {
+            ours: Arc::new(app.services),
+        })
         .layer(AuthLayer(app.authenticator))
         .add_routes(routes)
-        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), signal);
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            signal,
+        );
 
     let deadline = async move {
         match fired_rx.await {
@@ -189,7 +206,10 @@ struct NameUnimplementedLayer {
 impl<S> tower::Layer<S> for NameUnimplementedLayer {
     type Service = NameUnimplemented<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        NameUnimplemented { inner, ours: self.ours.clone() }
+        NameUnimplemented {
+            inner,
+            ours: self.ours.clone(),
+        }
     }
 }
 
@@ -222,10 +242,11 @@ where
                 .headers()
                 .get("grpc-status")
                 .is_some_and(|v| v.as_bytes() == b"12");
-            let generic = response
-                .headers()
-                .get("grpc-message")
-                .is_none_or(|m| m.is_empty() || m.as_bytes() == b"Not%20yet%20implemented" || m.as_bytes() == b"Not yet implemented");
+            let generic = response.headers().get("grpc-message").is_none_or(|m| {
+                m.is_empty()
+                    || m.as_bytes() == b"Not%20yet%20implemented"
+                    || m.as_bytes() == b"Not yet implemented"
+            });
             if unimplemented && generic {
                 let service = path.split('/').next().unwrap_or_default();
                 let message = if ours.contains(&service) {

@@ -36,10 +36,18 @@ pub fn fiscal_code_check_char(first15: &[u8]) -> char {
         .take(15)
         .enumerate()
         .map(|(i, &c)| {
-            let v = if c.is_ascii_digit() { c - b'0' } else { c.wrapping_sub(b'A') };
+            let v = if c.is_ascii_digit() {
+                c - b'0'
+            } else {
+                c.wrapping_sub(b'A')
+            };
             // Positions 1, 3, … (1-based) are odd: index 0, 2, … here.
             if i % 2 == 0 {
-                let idx = if c.is_ascii_digit() { (c - b'0') as usize } else { v as usize };
+                let idx = if c.is_ascii_digit() {
+                    (c - b'0') as usize
+                } else {
+                    v as usize
+                };
                 u32::from(ODD.get(idx).copied().unwrap_or(0))
             } else {
                 u32::from(v)
@@ -52,7 +60,11 @@ pub fn fiscal_code_check_char(first15: &[u8]) -> char {
 /// Validates a codice fiscale and returns its canonical form: uppercase, omocodia letters turned
 /// back into digits, check character recomputed. Omocodic variants of one person share the form.
 pub fn canonical_fiscal_code(input: &str) -> Result<String, FiscalCodeError> {
-    let code: Vec<u8> = input.trim().bytes().map(|b| b.to_ascii_uppercase()).collect();
+    let code: Vec<u8> = input
+        .trim()
+        .bytes()
+        .map(|b| b.to_ascii_uppercase())
+        .collect();
     if code.len() != 16 {
         return Err(FiscalCodeError::Length);
     }
@@ -95,8 +107,16 @@ pub fn fiscal_code_with_check(first15: &str) -> String {
 }
 
 fn letters(s: &str) -> (Vec<u8>, Vec<u8>) {
-    let up: Vec<u8> = s.bytes().filter(u8::is_ascii_alphabetic).map(|b| b.to_ascii_uppercase()).collect();
-    let vowels: Vec<u8> = up.iter().copied().filter(|b| b"AEIOU".contains(b)).collect();
+    let up: Vec<u8> = s
+        .bytes()
+        .filter(u8::is_ascii_alphabetic)
+        .map(|b| b.to_ascii_uppercase())
+        .collect();
+    let vowels: Vec<u8> = up
+        .iter()
+        .copied()
+        .filter(|b| b"AEIOU".contains(b))
+        .collect();
     let consonants: Vec<u8> = up.into_iter().filter(|b| !b"AEIOU".contains(b)).collect();
     (consonants, vowels)
 }
@@ -119,7 +139,11 @@ pub fn build_fiscal_code(
     let (sc, sv) = letters(family_name);
     let surname = three([sc, sv].concat());
     let (nc, nv) = letters(given_name);
-    let name = if nc.len() >= 4 { three(vec![nc[0], nc[2], nc[3]]) } else { three([nc, nv].concat()) };
+    let name = if nc.len() >= 4 {
+        three(vec![nc[0], nc[2], nc[3]])
+    } else {
+        three([nc, nv].concat())
+    };
     let month = char::from(MONTHS[birth.month0() as usize]);
     let day = birth.day() + if female { 40 } else { 0 };
     fiscal_code_with_check(&format!(
@@ -161,7 +185,11 @@ pub fn validate_partita_iva(input: &str) -> Result<(), PartitaIvaError> {
         })
         .sum();
     let check = ((10 - sum % 10) % 10) as u8;
-    if digits[10] - b'0' == check { Ok(()) } else { Err(PartitaIvaError::Check(check)) }
+    if digits[10] - b'0' == check {
+        Ok(())
+    } else {
+        Err(PartitaIvaError::Check(check))
+    }
 }
 
 /// True when `code` is the ISTAT code of one of the 82 comuni.
@@ -188,7 +216,11 @@ mod tests {
             ("RCCMNL83S1AD969H", Err(FiscalCodeError::Pattern(11))),
         ];
         for (input, expected) in cases {
-            assert_eq!(canonical_fiscal_code(input).as_deref(), expected.as_deref(), "{input}");
+            assert_eq!(
+                canonical_fiscal_code(input).as_deref(),
+                expected.as_deref(),
+                "{input}"
+            );
         }
     }
 
@@ -208,9 +240,18 @@ mod tests {
     fn codes_are_built_by_the_rules() {
         let d = |y, m, dd| chrono::NaiveDate::from_ymd_opt(y, m, dd).unwrap();
         // Surname consonants then vowels; a name with 4+ consonants takes the 1st, 3rd and 4th.
-        assert_eq!(&build_fiscal_code("Rossi", "Mario", d(1980, 1, 1), false, "G273")[..15], "RSSMRA80A01G273");
-        assert_eq!(&build_fiscal_code("Fo", "Gianfranco", d(1983, 11, 18), false, "D969")[..15], "FOXGFR83S18D969");
-        assert_eq!(&build_fiscal_code("Conti", "Chiara", d(1983, 12, 1), true, "D969")[..15], "CNTCHR83T41D969");
+        assert_eq!(
+            &build_fiscal_code("Rossi", "Mario", d(1980, 1, 1), false, "G273")[..15],
+            "RSSMRA80A01G273"
+        );
+        assert_eq!(
+            &build_fiscal_code("Fo", "Gianfranco", d(1983, 11, 18), false, "D969")[..15],
+            "FOXGFR83S18D969"
+        );
+        assert_eq!(
+            &build_fiscal_code("Conti", "Chiara", d(1983, 12, 1), true, "D969")[..15],
+            "CNTCHR83T41D969"
+        );
         let cf = build_fiscal_code("Conti", "Chiara", d(1983, 12, 1), true, "D969");
         assert_eq!(cf, "CNTCHR83T41D969D");
     }
@@ -218,9 +259,18 @@ mod tests {
     #[test]
     fn partite_iva() {
         assert_eq!(validate_partita_iva("00743110157"), Ok(()));
-        assert_eq!(validate_partita_iva("00743110158"), Err(PartitaIvaError::Check(7)));
-        assert_eq!(validate_partita_iva("0074311015"), Err(PartitaIvaError::Format));
-        assert_eq!(validate_partita_iva("0074311015A"), Err(PartitaIvaError::Format));
+        assert_eq!(
+            validate_partita_iva("00743110158"),
+            Err(PartitaIvaError::Check(7))
+        );
+        assert_eq!(
+            validate_partita_iva("0074311015"),
+            Err(PartitaIvaError::Format)
+        );
+        assert_eq!(
+            validate_partita_iva("0074311015A"),
+            Err(PartitaIvaError::Format)
+        );
     }
 
     #[test]

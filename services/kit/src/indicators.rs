@@ -82,9 +82,21 @@ impl MigrationTrait for CreateOnlineInteractions {
                             .auto_increment()
                             .primary_key(),
                     )
-                    .col(ColumnDef::new(OnlineInteractions::IstatCode).string_len(6).not_null())
-                    .col(ColumnDef::new(OnlineInteractions::ProcedureCode).string().not_null())
-                    .col(ColumnDef::new(OnlineInteractions::CitizenHash).string_len(64).not_null())
+                    .col(
+                        ColumnDef::new(OnlineInteractions::IstatCode)
+                            .string_len(6)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(OnlineInteractions::ProcedureCode)
+                            .string()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(OnlineInteractions::CitizenHash)
+                            .string_len(64)
+                            .not_null(),
+                    )
                     .col(
                         ColumnDef::new(OnlineInteractions::CompletedAt)
                             .timestamp_with_time_zone()
@@ -158,7 +170,10 @@ impl Sketch {
     /// An empty sketch with 2^`precision` registers (precision 4 to 16).
     pub fn new(precision: u32) -> Self {
         let precision = precision.clamp(4, 16);
-        Self { precision, registers: vec![0; 1 << precision] }
+        Self {
+            precision,
+            registers: vec![0; 1 << precision],
+        }
     }
 
     /// Adds a citizen hash (hex, as [`citizen_hash`] makes it).
@@ -166,7 +181,9 @@ impl Sketch {
         let x = hex_hash
             .get(..16)
             .and_then(|h| u64::from_str_radix(h, 16).ok())
-            .unwrap_or_else(|| u64::from_be_bytes(Sha256::digest(hex_hash)[..8].try_into().unwrap_or([0; 8])));
+            .unwrap_or_else(|| {
+                u64::from_be_bytes(Sha256::digest(hex_hash)[..8].try_into().unwrap_or([0; 8]))
+            });
         let p = self.precision;
         let index = (x >> (64 - p)) as usize;
         let rest = x << p;
@@ -179,7 +196,10 @@ impl Sketch {
     /// Merges another sketch of the same precision into this one (register-wise maximum).
     pub fn merge(&mut self, other: &Sketch) -> Result<(), String> {
         if other.precision != self.precision {
-            return Err(format!("precision {} cannot merge with {}", other.precision, self.precision));
+            return Err(format!(
+                "precision {} cannot merge with {}",
+                other.precision, self.precision
+            ));
         }
         for (a, b) in self.registers.iter_mut().zip(&other.registers) {
             *a = (*a).max(*b);
@@ -196,17 +216,28 @@ impl Sketch {
             64 => 0.709,
             _ => 0.7213 / (1.0 + 1.079 / m),
         };
-        let sum: f64 = self.registers.iter().map(|&r| 2f64.powi(-i32::from(r))).sum();
+        let sum: f64 = self
+            .registers
+            .iter()
+            .map(|&r| 2f64.powi(-i32::from(r)))
+            .sum();
         let raw = alpha * m * m / sum;
         let zeros = self.registers.iter().filter(|&&r| r == 0).count();
         // Small ranges: linear counting is far more accurate while registers are still empty.
-        let estimate = if raw <= 2.5 * m && zeros > 0 { m * (m / zeros as f64).ln() } else { raw };
+        let estimate = if raw <= 2.5 * m && zeros > 0 {
+            m * (m / zeros as f64).ln()
+        } else {
+            raw
+        };
         estimate.round() as u64
     }
 
     /// The wire form.
     pub fn to_proto(&self) -> pb::CitizenSketch {
-        pb::CitizenSketch { precision: self.precision, registers: self.registers.clone() }
+        pb::CitizenSketch {
+            precision: self.precision,
+            registers: self.registers.clone(),
+        }
     }
 
     /// Reads the wire form, refusing malformed sketches.
@@ -218,7 +249,10 @@ impl Sketch {
                 p.registers.len()
             ));
         }
-        Ok(Self { precision: p.precision, registers: p.registers.clone() })
+        Ok(Self {
+            precision: p.precision,
+            registers: p.registers.clone(),
+        })
     }
 }
 
@@ -251,7 +285,10 @@ impl IndicatorsServer {
         pb::indicators_service_server::IndicatorsServiceServer::new(self)
     }
 
-    async fn indicators(&self, req: pb::GetIndicatorsRequest) -> Result<pb::GetIndicatorsResponse, ServiceError> {
+    async fn indicators(
+        &self,
+        req: pb::GetIndicatorsRequest,
+    ) -> Result<pb::GetIndicatorsResponse, ServiceError> {
         let mut v = Violations::new();
         for (i, code) in req.istat_codes.iter().enumerate() {
             v.check(
@@ -264,7 +301,10 @@ impl IndicatorsServer {
             None => {
                 // No period: the current calendar year.
                 let y = chrono::Datelike::year(&Utc::now());
-                (NaiveDate::from_ymd_opt(y, 1, 1), NaiveDate::from_ymd_opt(y, 12, 31))
+                (
+                    NaiveDate::from_ymd_opt(y, 1, 1),
+                    NaiveDate::from_ymd_opt(y, 12, 31),
+                )
             }
             Some(p) => (
                 parse_day(&p.start_date, "period.start_date", &mut v),
@@ -272,14 +312,23 @@ impl IndicatorsServer {
             ),
         };
         if let (Some(s), Some(e)) = (start, end) {
-            v.check(s <= e, "period.end_date", "must not be before period.start_date");
+            v.check(
+                s <= e,
+                "period.end_date",
+                "must not be before period.start_date",
+            );
         }
         v.into_result()?;
         let (Some(start), Some(end)) = (start, end) else {
-            return Err(ServiceError::Internal("period bounds missing after validation".into()));
+            return Err(ServiceError::Internal(
+                "period bounds missing after validation".into(),
+            ));
         };
         let from = start.and_hms_opt(0, 0, 0).map(|d| d.and_utc());
-        let to = end.succ_opt().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|d| d.and_utc());
+        let to = end
+            .succ_opt()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|d| d.and_utc());
 
         let codes: Vec<String> = if req.istat_codes.is_empty() {
             comuni::all().iter().map(|c| c.istat_code.clone()).collect()
@@ -302,8 +351,10 @@ impl IndicatorsServer {
         }
         let rows: Vec<(String, String, i64)> = query.into_tuple().all(&self.db).await?;
 
-        let mut per_comune: std::collections::BTreeMap<String, (i64, Sketch)> =
-            codes.iter().map(|c| (c.clone(), (0, Sketch::default()))).collect();
+        let mut per_comune: std::collections::BTreeMap<String, (i64, Sketch)> = codes
+            .iter()
+            .map(|c| (c.clone(), (0, Sketch::default())))
+            .collect();
         for (istat, hash, n) in rows {
             if let Some((count, sketch)) = per_comune.get_mut(&istat) {
                 *count += n;
@@ -322,12 +373,14 @@ impl IndicatorsServer {
         Ok(pb::GetIndicatorsResponse {
             items: per_comune
                 .into_iter()
-                .map(|(istat_code, (completed, sketch))| pb::MunicipalityIndicators {
-                    istat_code,
-                    procedures: procedures.clone(),
-                    completed_interactions: completed,
-                    citizens: Some(sketch.to_proto()),
-                })
+                .map(
+                    |(istat_code, (completed, sketch))| pb::MunicipalityIndicators {
+                        istat_code,
+                        procedures: procedures.clone(),
+                        completed_interactions: completed,
+                        citizens: Some(sketch.to_proto()),
+                    },
+                )
                 .collect(),
         })
     }
@@ -339,7 +392,9 @@ impl pb::indicators_service_server::IndicatorsService for IndicatorsServer {
         &self,
         request: tonic::Request<pb::GetIndicatorsRequest>,
     ) -> Result<tonic::Response<pb::GetIndicatorsResponse>, tonic::Status> {
-        Ok(tonic::Response::new(self.indicators(request.into_inner()).await?))
+        Ok(tonic::Response::new(
+            self.indicators(request.into_inner()).await?,
+        ))
     }
 }
 
@@ -381,14 +436,32 @@ mod tests {
 
     #[test]
     fn malformed_sketches_are_refused() {
-        assert!(Sketch::from_proto(&pb::CitizenSketch { precision: 12, registers: vec![0; 10] }).is_err());
-        assert!(Sketch::from_proto(&pb::CitizenSketch { precision: 40, registers: vec![] }).is_err());
+        assert!(
+            Sketch::from_proto(&pb::CitizenSketch {
+                precision: 12,
+                registers: vec![0; 10]
+            })
+            .is_err()
+        );
+        assert!(
+            Sketch::from_proto(&pb::CitizenSketch {
+                precision: 40,
+                registers: vec![]
+            })
+            .is_err()
+        );
         assert!(Sketch::new(12).merge(&Sketch::new(10)).is_err());
     }
 
     #[test]
     fn hash_is_salted_and_normalised() {
-        assert_eq!(citizen_hash("a", "rssmra80a01g273x"), citizen_hash("a", "RSSMRA80A01G273X"));
-        assert_ne!(citizen_hash("a", "RSSMRA80A01G273X"), citizen_hash("b", "RSSMRA80A01G273X"));
+        assert_eq!(
+            citizen_hash("a", "rssmra80a01g273x"),
+            citizen_hash("a", "RSSMRA80A01G273X")
+        );
+        assert_ne!(
+            citizen_hash("a", "RSSMRA80A01G273X"),
+            citizen_hash("b", "RSSMRA80A01G273X")
+        );
     }
 }

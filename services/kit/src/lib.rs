@@ -31,4 +31,4 @@ pub use auth::Principal;
 pub use config::{ConfigError, ServiceConfig, Source};
 pub use error::{ServiceError, Violations};
 pub use host::{GrpcApp, serve};
-pub use run::{BaseMigrator, RunError, main_entry, serve_service};
+pub use run::{BaseMigrator, RunError, main_entry, serve_pending, serve_service};

@@ -27,7 +27,10 @@ impl Page {
     /// Validates a request's `page` field; `field` names it in errors (e.g. `page`).
     pub fn from_request(request: Option<&PageRequest>, field: &str) -> Result<Self, ServiceError> {
         let Some(req) = request else {
-            return Ok(Self { limit: DEFAULT_PAGE_SIZE, offset: 0 });
+            return Ok(Self {
+                limit: DEFAULT_PAGE_SIZE,
+                offset: 0,
+            });
         };
         let limit = match req.first {
             0 => DEFAULT_PAGE_SIZE,
@@ -56,7 +59,11 @@ impl Page {
     pub fn info(&self, returned: usize, total: u64) -> PageInfo {
         let end = self.offset + returned as u64;
         PageInfo {
-            end_cursor: if returned == 0 { String::new() } else { encode_cursor(end) },
+            end_cursor: if returned == 0 {
+                String::new()
+            } else {
+                encode_cursor(end)
+            },
             has_next_page: end < total,
             total_count: total as i64,
         }
@@ -69,7 +76,11 @@ fn encode_cursor(position: u64) -> String {
 
 fn decode_cursor(cursor: &str) -> Option<u64> {
     let raw = URL_SAFE_NO_PAD.decode(cursor).ok()?;
-    std::str::from_utf8(&raw).ok()?.strip_prefix("o:")?.parse().ok()
+    std::str::from_utf8(&raw)
+        .ok()?
+        .strip_prefix("o:")?
+        .parse()
+        .ok()
 }
 
 #[cfg(test)]
@@ -78,13 +89,36 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_pages_chain() {
-        let first = Page::from_request(Some(&PageRequest { first: 2, after: String::new() }), "page").unwrap();
+        let first = Page::from_request(
+            Some(&PageRequest {
+                first: 2,
+                after: String::new(),
+            }),
+            "page",
+        )
+        .unwrap();
         let info = first.info(2, 5);
         assert!(info.has_next_page);
-        let second =
-            Page::from_request(Some(&PageRequest { first: 2, after: info.end_cursor }), "page").unwrap();
-        assert_eq!(second, Page { limit: 2, offset: 2 });
-        let last = Page { limit: 2, offset: 4 }.info(1, 5);
+        let second = Page::from_request(
+            Some(&PageRequest {
+                first: 2,
+                after: info.end_cursor,
+            }),
+            "page",
+        )
+        .unwrap();
+        assert_eq!(
+            second,
+            Page {
+                limit: 2,
+                offset: 2
+            }
+        );
+        let last = Page {
+            limit: 2,
+            offset: 4,
+        }
+        .info(1, 5);
         assert!(!last.has_next_page);
         assert_eq!(last.total_count, 5);
     }
@@ -92,9 +126,27 @@ mod tests {
     #[test]
     fn bad_requests_name_the_field() {
         let cases = [
-            (PageRequest { first: -1, after: String::new() }, "page.first"),
-            (PageRequest { first: 101, after: String::new() }, "page.first"),
-            (PageRequest { first: 1, after: "garbage!".into() }, "page.after"),
+            (
+                PageRequest {
+                    first: -1,
+                    after: String::new(),
+                },
+                "page.first",
+            ),
+            (
+                PageRequest {
+                    first: 101,
+                    after: String::new(),
+                },
+                "page.first",
+            ),
+            (
+                PageRequest {
+                    first: 1,
+                    after: "garbage!".into(),
+                },
+                "page.after",
+            ),
         ];
         for (req, field) in cases {
             match Page::from_request(Some(&req), "page") {
@@ -106,6 +158,12 @@ mod tests {
 
     #[test]
     fn defaults() {
-        assert_eq!(Page::from_request(None, "page").unwrap(), Page { limit: 20, offset: 0 });
+        assert_eq!(
+            Page::from_request(None, "page").unwrap(),
+            Page {
+                limit: 20,
+                offset: 0
+            }
+        );
     }
 }

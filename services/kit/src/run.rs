@@ -78,7 +78,9 @@ where
     };
     let outcome = async {
         let config = ServiceConfig::from_source(service, &Env).map_err(|e| e.to_string())?;
-        let listener = host::bind(config.grpc_addr).await.map_err(|e| e.to_string())?;
+        let listener = host::bind(config.grpc_addr)
+            .await
+            .map_err(|e| e.to_string())?;
         run(config, listener).await.map_err(|e| e.to_string())
     }
     .await;
@@ -91,4 +93,31 @@ where
             ExitCode::FAILURE
         }
     }
+}
+
+/// Serves a theme whose domain is not built yet: its generated API, where every RPC answers
+/// UNIMPLEMENTED naming itself (never made-up data), and the indicators with no procedure offered.
+pub async fn serve_pending<S>(
+    service: ServiceName,
+    config: ServiceConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    api: S,
+) -> Result<(), RunError>
+where
+    S: tower::Service<http::Request<tonic::body::Body>, Error = std::convert::Infallible>
+        + tonic::server::NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Response: axum::response::IntoResponse,
+    S::Future: Send + 'static,
+{
+    serve_service::<BaseMigrator, _, _>(service, config, listener, shutdown, |db, _| async move {
+        Ok(GrpcApp::new()
+            .add_service(crate::indicators::IndicatorsServer::new(db, &[]).into_service())
+            .add_service(api))
+    })
+    .await
 }

@@ -10,6 +10,9 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::{ConfigError, Source};
 
+/// Log filter when `RUST_LOG` is unset: our own events at info, the migrator's chatter muted.
+pub const DEFAULT_FILTER: &str = "info,sea_orm_migration=warn,sqlx=warn";
+
 /// Keeps the trace pipeline alive; call [`Telemetry::shutdown`] before exit so the last spans leave.
 #[derive(Debug, Default)]
 pub struct Telemetry {
@@ -52,12 +55,11 @@ pub fn init(service_name: &str, src: &dyn Source) -> Result<Telemetry, Telemetry
             .into());
         }
     };
-    let filter = EnvFilter::try_new(src.get("RUST_LOG").unwrap_or_else(|| "info".into())).map_err(|e| {
-        ConfigError {
-            var: "RUST_LOG".into(),
-            value: src.get("RUST_LOG").unwrap_or_default(),
-            expected: format!("a tracing filter such as `info` or `patto=debug` ({e})"),
-        }
+    let filter = EnvFilter::try_new(src.get("RUST_LOG").unwrap_or_else(|| DEFAULT_FILTER.into()))
+        .map_err(|e| ConfigError {
+        var: "RUST_LOG".into(),
+        value: src.get("RUST_LOG").unwrap_or_default(),
+        expected: format!("a tracing filter such as `info` or `patto=debug` ({e})"),
     })?;
 
     let provider = match src.get("OTEL_EXPORTER_OTLP_ENDPOINT") {
@@ -87,9 +89,13 @@ pub fn init(service_name: &str, src: &dyn Source) -> Result<Telemetry, Telemetry
 
     let registry = tracing_subscriber::registry().with(filter).with(otel_layer);
     let result = if json {
-        registry.with(tracing_subscriber::fmt::layer().json().flatten_event(true)).try_init()
+        registry
+            .with(tracing_subscriber::fmt::layer().json().flatten_event(true))
+            .try_init()
     } else {
-        registry.with(tracing_subscriber::fmt::layer().compact()).try_init()
+        registry
+            .with(tracing_subscriber::fmt::layer().compact())
+            .try_init()
     };
     if result.is_err() {
         tracing::debug!("a global subscriber is already installed; keeping it");

@@ -28,7 +28,9 @@ impl TestServer {
     /// Binds `127.0.0.1:0` and serves `app`. The listener is bound before this returns, so the
     /// server is ready for connections without any sleep.
     pub async fn start(app: GrpcApp) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(serve(
@@ -39,7 +41,11 @@ impl TestServer {
             },
             Duration::from_secs(5),
         ));
-        Self { addr, stop: Some(stop), task: Some(task) }
+        Self {
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        }
     }
 
     /// `http://127.0.0.1:<port>`, for tonic clients.
@@ -78,7 +84,9 @@ impl Drop for TestServer {
 
 /// A fresh in-memory SQLite database with `M`'s migrations applied.
 pub async fn sqlite<M: MigratorTrait>() -> DatabaseConnection {
-    crate::db::connect_and_migrate::<M>("sqlite::memory:").await.expect("in-memory SQLite")
+    crate::db::connect_and_migrate::<M>("sqlite::memory:")
+        .await
+        .expect("in-memory SQLite")
 }
 
 /// A PostgreSQL database created for one test and dropped when this value is dropped.
@@ -93,7 +101,10 @@ impl TestPostgres {
     /// Creates a database with a unique name on the server of `PATTO_TEST_POSTGRES_URL`; `None`
     /// (test skipped) when the variable is unset, a panic when `PATTO_REQUIRE_POSTGRES=1`.
     pub async fn create() -> Option<Self> {
-        let Some(admin_url) = std::env::var("PATTO_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty()) else {
+        let Some(admin_url) = std::env::var("PATTO_TEST_POSTGRES_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+        else {
             assert!(
                 std::env::var("PATTO_REQUIRE_POSTGRES").as_deref() != Ok("1"),
                 "PATTO_REQUIRE_POSTGRES=1 but PATTO_TEST_POSTGRES_URL is unset: start PostgreSQL and run `make test`"
@@ -102,19 +113,28 @@ impl TestPostgres {
             return None;
         };
         let name = format!("patto_test_{}", uuid::Uuid::new_v4().simple());
-        let admin = crate::db::connect(&admin_url).await.expect("connect to PATTO_TEST_POSTGRES_URL");
+        let admin = crate::db::connect(&admin_url)
+            .await
+            .expect("connect to PATTO_TEST_POSTGRES_URL");
         admin
             .execute_unprepared(&format!("CREATE DATABASE {name}"))
             .await
             .expect("create test database");
         let url = match admin_url.rsplit_once('/') {
             Some((server, db)) if !server.ends_with('/') && !db.contains('@') => {
-                let query = db.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
+                let query = db
+                    .split_once('?')
+                    .map(|(_, q)| format!("?{q}"))
+                    .unwrap_or_default();
                 format!("{server}/{name}{query}")
             }
             _ => format!("{}/{name}", admin_url.trim_end_matches('/')),
         };
-        Some(Self { url, name, admin_url })
+        Some(Self {
+            url,
+            name,
+            admin_url,
+        })
     }
 
     /// Connects to the test database and applies `M`'s migrations.
@@ -128,7 +148,10 @@ impl Drop for TestPostgres {
         // Drop runs outside async context: use a short-lived runtime on its own thread.
         let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
         let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
                 return;
             };
             rt.block_on(async {

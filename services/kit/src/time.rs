@@ -4,7 +4,10 @@ use chrono::{DateTime, Utc};
 
 /// The protobuf form of an instant.
 pub fn to_timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds: t.timestamp(), nanos: t.timestamp_subsec_nanos() as i32 }
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: t.timestamp_subsec_nanos() as i32,
+    }
 }
 
 /// The instant of a protobuf timestamp; `None` when it is out of chrono's range or malformed.
@@ -23,7 +26,19 @@ mod tests {
     fn round_trip_and_bad_values() {
         let now = Utc::now();
         assert_eq!(from_timestamp(&to_timestamp(now)), Some(now));
-        assert_eq!(from_timestamp(&prost_types::Timestamp { seconds: 0, nanos: -1 }), None);
-        assert_eq!(from_timestamp(&prost_types::Timestamp { seconds: i64::MAX, nanos: 0 }), None);
+        assert_eq!(
+            from_timestamp(&prost_types::Timestamp {
+                seconds: 0,
+                nanos: -1
+            }),
+            None
+        );
+        assert_eq!(
+            from_timestamp(&prost_types::Timestamp {
+                seconds: i64::MAX,
+                nanos: 0
+            }),
+            None
+        );
     }
 }

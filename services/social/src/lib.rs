@@ -1,1 +1,39 @@
-//! placeholder
+//! `patto-social`: Social assistance (assistenza e sostegno sociale), `patto.social.v1`.
+//!
+//! The service is hosted with its full contract, health, reflection and indicators. Its domain
+//! arrives with its own issue; until then every RPC of `SocialService` answers UNIMPLEMENTED naming
+//! itself, and the indicators list no procedure: no made-up data.
+
+use std::future::Future;
+
+use patto_proto::social::v1::social_service_server::{SocialService, SocialServiceServer};
+use patto_service_kit::config::ServiceName;
+use patto_service_kit::{RunError, ServiceConfig, serve_pending};
+
+/// Name and default port of this service.
+pub const SERVICE: ServiceName = ServiceName {
+    name: "social",
+    default_port: 50051,
+};
+
+/// The `SocialService` implementation: the generated defaults, until the domain lands.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SocialApi;
+
+impl SocialService for SocialApi {}
+
+/// Serves the service on `listener` until `shutdown` completes.
+pub async fn run(
+    config: ServiceConfig,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
+    serve_pending(
+        SERVICE,
+        config,
+        listener,
+        shutdown,
+        SocialServiceServer::new(SocialApi),
+    )
+    .await
+}

@@ -1,1 +1,39 @@
-//! placeholder
+//! `patto-taxes`: Local taxes (tributi locali), `patto.taxes.v1`.
+//!
+//! The service is hosted with its full contract, health, reflection and indicators. Its domain
+//! arrives with its own issue; until then every RPC of `TaxesService` answers UNIMPLEMENTED naming
+//! itself, and the indicators list no procedure: no made-up data.
+
+use std::future::Future;
+
+use patto_proto::taxes::v1::taxes_service_server::{TaxesService, TaxesServiceServer};
+use patto_service_kit::config::ServiceName;
+use patto_service_kit::{RunError, ServiceConfig, serve_pending};
+
+/// Name and default port of this service.
+pub const SERVICE: ServiceName = ServiceName {
+    name: "taxes",
+    default_port: 50055,
+};
+
+/// The `TaxesService` implementation: the generated defaults, until the domain lands.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TaxesApi;
+
+impl TaxesService for TaxesApi {}
+
+/// Serves the service on `listener` until `shutdown` completes.
+pub async fn run(
+    config: ServiceConfig,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
+    serve_pending(
+        SERVICE,
+        config,
+        listener,
+        shutdown,
+        TaxesServiceServer::new(TaxesApi),
+    )
+    .await
+}

@@ -17,8 +17,8 @@ use patto_service_kit::indicators;
 use patto_service_kit::paging::Page;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, SqlErr, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, TransactionTrait,
 };
 
 use crate::domain::{self, Availability, BookingRequest, NewEvent, VenueFacts};
@@ -53,7 +53,10 @@ fn bookable_statuses() -> [i32; 2] {
 impl Store {
     /// A store over `db`; `salt` salts citizen hashes in the indicators.
     pub fn new(db: DatabaseConnection, salt: impl Into<String>) -> Self {
-        Self { db, salt: salt.into() }
+        Self {
+            db,
+            salt: salt.into(),
+        }
     }
 
     /// The connection, for the indicators service and demo data.
@@ -68,7 +71,15 @@ impl Store {
             .all(&self.db)
             .await?
             .into_iter()
-            .map(|v| (v.id, VenueFacts { istat_code: v.istat_code, capacity: v.capacity }))
+            .map(|v| {
+                (
+                    v.id,
+                    VenueFacts {
+                        istat_code: v.istat_code,
+                        capacity: v.capacity,
+                    },
+                )
+            })
             .collect())
     }
 
@@ -96,11 +107,18 @@ impl Store {
 
     /// The venues with these ids (unknown ids are left out).
     pub async fn venues_by_id(&self, ids: &[String]) -> Result<Vec<venue::Model>, DbErr> {
-        venue::Entity::find().filter(venue::Column::Id.is_in(ids.iter().cloned())).all(&self.db).await
+        venue::Entity::find()
+            .filter(venue::Column::Id.is_in(ids.iter().cloned()))
+            .all(&self.db)
+            .await
     }
 
     /// A page of events matching `f`, soonest first, and the total.
-    pub async fn list_events(&self, f: &EventFilter, page: Page) -> Result<(Vec<event::Model>, u64), DbErr> {
+    pub async fn list_events(
+        &self,
+        f: &EventFilter,
+        page: Page,
+    ) -> Result<(Vec<event::Model>, u64), DbErr> {
         let mut cond = Condition::all().add(event::Column::StartTime.gte(f.starts_after));
         if let Some(code) = &f.istat_code {
             cond = cond.add(event::Column::IstatCode.eq(code.as_str()));
@@ -128,7 +146,10 @@ impl Store {
 
     /// The events with these ids (unknown ids are left out).
     pub async fn events_by_id(&self, ids: &[String]) -> Result<Vec<event::Model>, DbErr> {
-        event::Entity::find().filter(event::Column::Id.is_in(ids.iter().cloned())).all(&self.db).await
+        event::Entity::find()
+            .filter(event::Column::Id.is_in(ids.iter().cloned()))
+            .all(&self.db)
+            .await
     }
 
     /// Up to `per_comune` upcoming events of each comune, soonest first, in one query.
@@ -163,7 +184,10 @@ impl Store {
     }
 
     /// Bookings of these citizens (canonical fiscal codes), newest first.
-    pub async fn bookings_by_citizen(&self, fiscal_codes: &[String]) -> Result<Vec<booking::Model>, DbErr> {
+    pub async fn bookings_by_citizen(
+        &self,
+        fiscal_codes: &[String],
+    ) -> Result<Vec<booking::Model>, DbErr> {
         booking::Entity::find()
             .filter(booking::Column::FiscalCode.is_in(fiscal_codes.iter().cloned()))
             .order_by_desc(booking::Column::CreatedAt)
@@ -173,7 +197,11 @@ impl Store {
     }
 
     /// Stores validated events in one transaction: all or none.
-    pub async fn create_events(&self, events: Vec<NewEvent>, now: DateTime<Utc>) -> Result<Vec<event::Model>, DbErr> {
+    pub async fn create_events(
+        &self,
+        events: Vec<NewEvent>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<event::Model>, DbErr> {
         let txn = self.db.begin().await?;
         let mut stored = Vec::with_capacity(events.len());
         for e in events {
@@ -203,11 +231,16 @@ impl Store {
         if updated.rows_affected == 0 {
             return Err(match event::Entity::find_by_id(id).one(&txn).await? {
                 None => ServiceError::not_found("event", id),
-                Some(_) => ServiceError::FailedPrecondition(format!("event {id} is already cancelled")),
+                Some(_) => {
+                    ServiceError::FailedPrecondition(format!("event {id} is already cancelled"))
+                }
             });
         }
         let bookings = booking::Entity::update_many()
-            .col_expr(booking::Column::Status, Expr::value(pb::BookingStatus::Cancelled as i32))
+            .col_expr(
+                booking::Column::Status,
+                Expr::value(pb::BookingStatus::Cancelled as i32),
+            )
             .col_expr(booking::Column::CancelledAt, Expr::value(Some(now)))
             .filter(booking::Column::EventId.eq(id))
             .filter(booking::Column::Status.eq(pb::BookingStatus::Confirmed as i32))
@@ -227,21 +260,37 @@ impl Store {
     ) -> Result<(booking::Model, event::Model), ServiceError> {
         let txn = self.db.begin().await?;
         let taken = event::Entity::update_many()
-            .col_expr(event::Column::SeatsBooked, Expr::col(event::Column::SeatsBooked).add(req.seats))
+            .col_expr(
+                event::Column::SeatsBooked,
+                Expr::col(event::Column::SeatsBooked).add(req.seats),
+            )
             .filter(event::Column::Id.eq(req.event_id.as_str()))
             .filter(event::Column::Status.is_in(bookable_statuses()))
             .filter(event::Column::StartTime.gt(now))
-            .filter(Expr::col(event::Column::SeatsBooked).add(req.seats).lte(Expr::col(event::Column::Capacity)))
+            .filter(
+                Expr::col(event::Column::SeatsBooked)
+                    .add(req.seats)
+                    .lte(Expr::col(event::Column::Capacity)),
+            )
             .exec(&txn)
             .await?;
         if taken.rows_affected == 0 {
             // Nothing was written; explain from the current state.
-            return Err(match event::Entity::find_by_id(req.event_id.as_str()).one(&txn).await? {
-                None => ServiceError::not_found("event", &req.event_id),
-                Some(e) => domain::booking_refusal(&e.id, &availability(&e), req.seats, now).unwrap_or_else(|| {
-                    ServiceError::FailedPrecondition(format!("event {} changed while booking; retry", e.id))
-                }),
-            });
+            return Err(
+                match event::Entity::find_by_id(req.event_id.as_str())
+                    .one(&txn)
+                    .await?
+                {
+                    None => ServiceError::not_found("event", &req.event_id),
+                    Some(e) => domain::booking_refusal(&e.id, &availability(&e), req.seats, now)
+                        .unwrap_or_else(|| {
+                            ServiceError::FailedPrecondition(format!(
+                                "event {} changed while booking; retry",
+                                e.id
+                            ))
+                        }),
+                },
+            );
         }
         let id = uuid::Uuid::new_v4();
         let inserted = booking::ActiveModel {
@@ -267,8 +316,15 @@ impl Store {
             Err(e) => return Err(e.into()),
         };
         let event = find_event(&txn, &req.event_id).await?;
-        indicators::record(&txn, &self.salt, &event.istat_code, &domain::EVENT_BOOKING, &req.fiscal_code, now)
-            .await?;
+        indicators::record(
+            &txn,
+            &self.salt,
+            &event.istat_code,
+            &domain::EVENT_BOOKING,
+            &req.fiscal_code,
+            now,
+        )
+        .await?;
         txn.commit().await?;
         Ok((booking, event))
     }
@@ -285,7 +341,9 @@ impl Store {
         };
         let event = find_event(&txn, &booking.event_id).await?;
         if booking.status != pb::BookingStatus::Confirmed as i32 {
-            return Err(ServiceError::FailedPrecondition(format!("booking {id} is already cancelled")));
+            return Err(ServiceError::FailedPrecondition(format!(
+                "booking {id} is already cancelled"
+            )));
         }
         if event.start_time <= now {
             return Err(ServiceError::FailedPrecondition(format!(
@@ -294,22 +352,33 @@ impl Store {
             )));
         }
         let updated = booking::Entity::update_many()
-            .col_expr(booking::Column::Status, Expr::value(pb::BookingStatus::Cancelled as i32))
+            .col_expr(
+                booking::Column::Status,
+                Expr::value(pb::BookingStatus::Cancelled as i32),
+            )
             .col_expr(booking::Column::CancelledAt, Expr::value(Some(now)))
             .filter(booking::Column::Id.eq(id))
             .filter(booking::Column::Status.eq(pb::BookingStatus::Confirmed as i32))
             .exec(&txn)
             .await?;
         if updated.rows_affected == 0 {
-            return Err(ServiceError::FailedPrecondition(format!("booking {id} is already cancelled")));
+            return Err(ServiceError::FailedPrecondition(format!(
+                "booking {id} is already cancelled"
+            )));
         }
         event::Entity::update_many()
-            .col_expr(event::Column::SeatsBooked, Expr::col(event::Column::SeatsBooked).sub(booking.seats))
+            .col_expr(
+                event::Column::SeatsBooked,
+                Expr::col(event::Column::SeatsBooked).sub(booking.seats),
+            )
             .filter(event::Column::Id.eq(event.id.as_str()))
             .filter(event::Column::SeatsBooked.gte(booking.seats))
             .exec(&txn)
             .await?;
-        let booking = booking::Entity::find_by_id(id).one(&txn).await?.ok_or_else(|| ServiceError::not_found("booking", id))?;
+        let booking = booking::Entity::find_by_id(id)
+            .one(&txn)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("booking", id))?;
         let event = find_event(&txn, &event.id).await?;
         txn.commit().await?;
         Ok((booking, event))
@@ -321,8 +390,14 @@ impl Store {
     }
 }
 
-async fn find_event(conn: &impl sea_orm::ConnectionTrait, id: &str) -> Result<event::Model, ServiceError> {
-    event::Entity::find_by_id(id).one(conn).await?.ok_or_else(|| ServiceError::not_found("event", id))
+async fn find_event(
+    conn: &impl sea_orm::ConnectionTrait,
+    id: &str,
+) -> Result<event::Model, ServiceError> {
+    event::Entity::find_by_id(id)
+        .one(conn)
+        .await?
+        .ok_or_else(|| ServiceError::not_found("event", id))
 }
 
 /// Inserts one event with the given id (demo data uses stable ids, clients get UUIDs).

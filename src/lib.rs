@@ -1,0 +1,322 @@
+//! The all-in-one launcher: the seven thematic services and the gateway in one process, on
+//! embedded defaults (SQLite files under a data directory, demo data for the 82 comuni), so a
+//! newcomer's `cargo run` shows a working platform with nothing installed.
+//!
+//! It calls the same `run` functions as the services' own binaries; only the wiring lives here.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use patto_gateway::{Backend, Backends};
+use patto_service_kit::config::{DEV_INDICATORS_SALT, ServiceName, sqlite_file_url};
+use patto_service_kit::{RunError, ServiceConfig, host};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Command-line and environment options of the launcher.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "patto",
+    version,
+    about = "Patto all-in-one: seven gRPC services and the GraphQL gateway"
+)]
+pub struct Options {
+    /// Address every listener binds to.
+    #[arg(long, env = "PATTO_BIND", default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+    /// Directory of the services' SQLite files.
+    #[arg(long, env = "PATTO_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// Seed deterministic demo data for the 82 comuni on first start.
+    #[arg(long, env = "PATTO_DEMO_DATA", default_value_t = true, action = clap::ArgAction::Set)]
+    pub demo_data: bool,
+    /// Port of the GraphQL gateway.
+    #[arg(long, env = "PATTO_HTTP_PORT", default_value_t = 8080)]
+    pub http_port: u16,
+    /// Port of the social assistance service.
+    #[arg(long, env = "PATTO_SOCIAL_PORT", default_value_t = 50051)]
+    pub social_port: u16,
+    /// Port of the building and cadastre service.
+    #[arg(long, env = "PATTO_BUILDING_PORT", default_value_t = 50052)]
+    pub building_port: u16,
+    /// Port of the culture and leisure service.
+    #[arg(long, env = "PATTO_CULTURE_PORT", default_value_t = 50053)]
+    pub culture_port: u16,
+    /// Port of the work and training service.
+    #[arg(long, env = "PATTO_EMPLOYMENT_PORT", default_value_t = 50054)]
+    pub employment_port: u16,
+    /// Port of the local taxes service.
+    #[arg(long, env = "PATTO_TAXES_PORT", default_value_t = 50055)]
+    pub taxes_port: u16,
+    /// Port of the environment and territory service.
+    #[arg(long, env = "PATTO_ENVIRONMENT_PORT", default_value_t = 50056)]
+    pub environment_port: u16,
+    /// Port of the public works service.
+    #[arg(long, env = "PATTO_PUBLICWORKS_PORT", default_value_t = 50057)]
+    pub publicworks_port: u16,
+    /// Seconds in-flight calls may take to finish after ctrl-c or SIGTERM.
+    #[arg(long, env = "PATTO_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
+    /// Print the gateway's GraphQL schema (SDL) and exit.
+    #[arg(long)]
+    pub print_schema: bool,
+}
+
+type Runner = fn(
+    ServiceConfig,
+    TcpListener,
+    BoxFuture<'static, ()>,
+) -> BoxFuture<'static, Result<(), RunError>>;
+
+/// The seven services, in port order, with the function that runs each.
+pub const SERVICES: [(ServiceName, Runner); 7] = [
+    (patto_social::SERVICE, |c, l, s| {
+        Box::pin(patto_social::run(c, l, s))
+    }),
+    (patto_building::SERVICE, |c, l, s| {
+        Box::pin(patto_building::run(c, l, s))
+    }),
+    (patto_culture::SERVICE, |c, l, s| {
+        Box::pin(patto_culture::run(c, l, s))
+    }),
+    (patto_employment::SERVICE, |c, l, s| {
+        Box::pin(patto_employment::run(c, l, s))
+    }),
+    (patto_taxes::SERVICE, |c, l, s| {
+        Box::pin(patto_taxes::run(c, l, s))
+    }),
+    (patto_environment::SERVICE, |c, l, s| {
+        Box::pin(patto_environment::run(c, l, s))
+    }),
+    (patto_publicworks::SERVICE, |c, l, s| {
+        Box::pin(patto_publicworks::run(c, l, s))
+    }),
+];
+
+/// Why the platform could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    /// A port could not be bound.
+    #[error(
+        "cannot listen on {addr} for {what}: {source}. Free the port or choose another with {flag}."
+    )]
+    Bind {
+        /// What wanted the port.
+        what: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// The flag (and environment variable) that moves it.
+        flag: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A service stopped with an error.
+    #[error("{service}: {source}")]
+    Service {
+        /// The service.
+        service: &'static str,
+        /// Its error.
+        source: RunError,
+    },
+    /// The gateway stopped with an error.
+    #[error("gateway: {0}")]
+    Gateway(std::io::Error),
+    /// A backend endpoint is malformed.
+    #[error(transparent)]
+    Backend(#[from] patto_gateway::backends::BackendError),
+}
+
+impl Options {
+    fn port_of(&self, service: &str) -> u16 {
+        match service {
+            "social" => self.social_port,
+            "building" => self.building_port,
+            "culture" => self.culture_port,
+            "employment" => self.employment_port,
+            "taxes" => self.taxes_port,
+            "environment" => self.environment_port,
+            _ => self.publicworks_port,
+        }
+    }
+}
+
+/// Where the running platform listens.
+#[derive(Debug, Clone)]
+pub struct Listening {
+    /// Each service's name and gRPC address.
+    pub services: Vec<(&'static str, SocketAddr)>,
+    /// The gateway's HTTP address.
+    pub gateway: SocketAddr,
+}
+
+async fn bind(
+    what: &'static str,
+    addr: SocketAddr,
+    flag: String,
+) -> Result<TcpListener, LaunchError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| LaunchError::Bind {
+            what,
+            addr,
+            flag,
+            source,
+        })
+}
+
+/// A running platform: stop it with [`Platform::stop`] or wait for it with [`Platform::wait`].
+pub struct Platform {
+    /// Where everything listens.
+    pub listening: Listening,
+    stop: watch::Sender<bool>,
+    tasks: tokio::task::JoinSet<Result<(), LaunchError>>,
+}
+
+impl Platform {
+    /// Binds every port (all or nothing), then starts the services and the gateway.
+    pub async fn start(options: &Options) -> Result<Self, LaunchError> {
+        let mut listeners = Vec::new();
+        for (service, run) in SERVICES {
+            let addr = SocketAddr::new(options.bind, options.port_of(service.name));
+            let flag = format!(
+                "--{}-port / PATTO_{}_PORT",
+                service.name,
+                service.name.to_ascii_uppercase()
+            );
+            listeners.push((service, run, bind(service.name, addr, flag).await?));
+        }
+        let gateway_listener = bind(
+            "gateway",
+            SocketAddr::new(options.bind, options.http_port),
+            "--http-port / PATTO_HTTP_PORT".into(),
+        )
+        .await?;
+
+        let (stop, stopped) = watch::channel(false);
+        let on_stop = move || {
+            let mut rx = stopped.clone();
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            }
+        };
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut listening = Listening {
+            services: Vec::new(),
+            gateway: local(&gateway_listener),
+        };
+        let mut backends = Vec::new();
+        for (service, run, listener) in listeners {
+            let addr = local(&listener);
+            listening.services.push((service.name, addr));
+            backends.push(Backend::new(
+                service.name,
+                format!("http://{}", loopback(addr)),
+            )?);
+            let config = ServiceConfig {
+                grpc_addr: addr,
+                database_url: sqlite_file_url(&options.data_dir, service.name),
+                demo_data: options.demo_data,
+                shutdown_grace: Duration::from_secs(options.shutdown_grace_secs),
+                indicators_salt: DEV_INDICATORS_SALT.to_owned(),
+            };
+            let shutdown: BoxFuture<'static, ()> = Box::pin(on_stop());
+            tasks.spawn(async move {
+                run(config, listener, shutdown)
+                    .await
+                    .map_err(|source| LaunchError::Service {
+                        service: service.name,
+                        source,
+                    })
+            });
+        }
+        let backends = Arc::new(Backends(backends));
+        let gateway_stop = on_stop();
+        tasks.spawn(async move {
+            patto_gateway::serve(backends, gateway_listener, gateway_stop)
+                .await
+                .map_err(LaunchError::Gateway)
+        });
+        Ok(Self {
+            listening,
+            stop,
+            tasks,
+        })
+    }
+
+    /// Asks everything to stop and waits until it has drained.
+    pub async fn stop(mut self) -> Result<(), LaunchError> {
+        let _ = self.stop.send(true);
+        let mut first_error = None;
+        while let Some(joined) = self.tasks.join_next().await {
+            if let Ok(Err(e)) = joined {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Runs until `shutdown` completes or a part fails; then stops everything.
+    pub async fn wait(
+        mut self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), LaunchError> {
+        tokio::select! {
+            () = shutdown => self.stop().await,
+            Some(joined) = self.tasks.join_next() => {
+                let failure = match joined {
+                    Ok(Err(e)) => Some(e),
+                    _ => None,
+                };
+                let rest = self.stop().await;
+                match failure {
+                    Some(e) => Err(e),
+                    None => rest,
+                }
+            }
+        }
+    }
+}
+
+fn local(listener: &TcpListener) -> SocketAddr {
+    listener
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+}
+
+/// The address to dial for a listener bound to `addr` (an unspecified address is dialled on
+/// loopback).
+fn loopback(addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        SocketAddr::from(([127, 0, 0, 1], addr.port()))
+    } else {
+        addr
+    }
+}
+
+/// The banner printed once everything listens.
+pub fn banner(l: &Listening) -> String {
+    let gw = loopback(l.gateway);
+    let mut out = String::from("Patto is running.\n\n  gRPC services (health + reflection):\n");
+    for (name, addr) in &l.services {
+        out.push_str(&format!("    {name:<12} {}\n", loopback(*addr)));
+    }
+    out.push_str(&format!(
+        "\n  GraphQL gateway:  http://{gw}/graphql   (GraphiQL: http://{gw}/)\n\n  Try:\n    curl -s http://{gw}/graphql -H 'content-type: application/json' \\\n      -d '{{\"query\":\"{{ municipality(istatCode: \\\"082053\\\") {{ name postalCodes }} services {{ name status }} }}\"}}'\n    grpcurl -plaintext {} list\n\n  Stop with ctrl-c.\n",
+        l.services.iter().find(|(n, _)| *n == "culture").map(|(_, a)| loopback(*a).to_string()).unwrap_or_default()
+    ));
+    out
+}
+
+/// The whole launcher: start, print where everything listens, run until ctrl-c or SIGTERM.
+pub async fn main(options: Options) -> Result<(), LaunchError> {
+    if options.print_schema {
+        print!("{}", patto_gateway::schema::sdl());
+        return Ok(());
+    }
+    let platform = Platform::start(&options).await?;
+    println!("{}", banner(&platform.listening));
+    platform.wait(host::shutdown_signal()).await
+}
