@@ -338,10 +338,10 @@ impl CultureService for CultureApi {
         let mut asked: Vec<(String, String)> = Vec::new();
         let canonical = batch_keys(&req.keys, fiscal_code_key)?;
         for key in &req.keys {
-            if let Ok(c) = ids::canonical_fiscal_code(key) {
-                if !asked.iter().any(|(k, _)| k == key) {
-                    asked.push((key.clone(), c));
-                }
+            if let Ok(c) = ids::canonical_fiscal_code(key)
+                && !asked.iter().any(|(k, _)| k == key)
+            {
+                asked.push((key.clone(), c));
             }
         }
         let rows = self
