@@ -37,9 +37,10 @@ test-e2e: $(VENV)/.installed
 	$(CARGO) build --bin patto
 	$(VENV)/bin/pytest -q tests/e2e
 
-lint: ## Formatting and clippy, warnings as errors
+lint: ## Formatting, clippy with warnings as errors, buf lint of the contracts
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	cd proto && npm_config_update_notifier=false npx --yes @bufbuild/buf@1.75.0 lint
 
 schema: ## Print the gateway's GraphQL schema into gateway/schema.graphql
 	$(CARGO) run -q --bin patto -- --print-schema > gateway/schema.graphql

@@ -9,6 +9,7 @@ use patto_proto::common::v1::{Address, GeoPoint, Money};
 use patto_proto::culture::v1 as pb;
 use patto_proto::culture::v1::culture_service_server::CultureService;
 use patto_service_kit::error::{ServiceError, Violations};
+use patto_service_kit::host::Draining;
 use patto_service_kit::paging::Page;
 use patto_service_kit::stream::spawn_stream;
 use patto_service_kit::{ids, time};
@@ -441,6 +442,7 @@ impl CultureService for CultureApi {
         &self,
         request: Request<pb::WatchEventAvailabilityRequest>,
     ) -> Answer<BoxStream<pb::WatchEventAvailabilityResponse>> {
+        let draining = Draining::of(&request);
         let id = required_id(&request.into_inner().event_id, "event_id")?;
         // Subscribe before reading the current state, so no change falls between the two.
         let mut updates = self.updates.subscribe();
@@ -451,7 +453,7 @@ impl CultureService for CultureApi {
             .map_err(ServiceError::from)?
             .ok_or_else(|| ServiceError::not_found("event", &id))?;
         let store = self.store.clone();
-        let stream = spawn_stream(move |tx| async move {
+        let stream = spawn_stream(draining, move |tx| async move {
             if tx.send(Ok(availability_message(&current))).await.is_err() {
                 return;
             }

@@ -600,3 +600,126 @@ async fn demo_data_covers_every_comune_and_seeds_once() {
         assert!(venues.venues.len() >= 2, "{}", comune.name);
     }
 }
+
+/// Shutdown: health turns NOT_SERVING for the watchers, and a stream still open (a citizen
+/// following an event) does not keep the process alive past the grace period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_reports_not_serving_and_ends_within_grace() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+    let store = Store::new(testing::sqlite::<Migrator>().await, SALT);
+    demo::seed(&store, Utc::now()).await.unwrap();
+    let grace = Duration::from_secs(2);
+    let server = TestServer::start_with_grace(patto_culture::app(store), grace).await;
+    let channel = server.channel().await;
+
+    let mut health = HealthClient::new(channel.clone())
+        .watch(HealthCheckRequest {
+            service: "patto.culture.v1.CultureService".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let first = health.next().await.unwrap().unwrap();
+    assert_eq!(first.status, ServingStatus::Serving as i32);
+
+    let mut follow = CultureServiceClient::new(channel)
+        .watch_event_availability(pb::WatchEventAvailabilityRequest {
+            event_id: "evt-082053-01-1".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    next(&mut follow).await;
+
+    let started = std::time::Instant::now();
+    let stopping = tokio::spawn(server.stop());
+    let update = tokio::time::timeout(Duration::from_secs(5), health.next())
+        .await
+        .expect("health update");
+    assert_eq!(
+        update.unwrap().unwrap().status,
+        ServingStatus::NotServing as i32
+    );
+    // A health watcher that saw NOT_SERVING goes away, as load balancers do.
+    drop(health);
+    stopping.await.unwrap().expect("clean stop");
+    // The open stream was ended by the drain, telling the client to reconnect elsewhere.
+    let ended = tokio::time::timeout(Duration::from_secs(5), follow.next())
+        .await
+        .expect("stream ends");
+    match ended {
+        Some(Err(status)) => assert_eq!(status.code(), Code::Unavailable, "{status:?}"),
+        other => panic!("expected UNAVAILABLE, got {other:?}"),
+    }
+    assert!(
+        started.elapsed() < grace,
+        "the open stream did not hold the shutdown: {:?}",
+        started.elapsed()
+    );
+}
+
+/// Tells the test when a call has reached the server (through the kit's authentication hook).
+struct ArrivalSignal(std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>);
+
+impl patto_service_kit::auth::Authenticator for ArrivalSignal {
+    fn authenticate(
+        &self,
+        _: &http::HeaderMap,
+    ) -> Result<patto_service_kit::Principal, tonic::Status> {
+        if let Some(tx) = self.0.lock().unwrap().take() {
+            let _ = tx.send(());
+        }
+        Ok(patto_service_kit::Principal::Anonymous)
+    }
+}
+
+/// A call in flight when shutdown starts still completes: the server drains before it exits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_flight_calls_finish_during_drain() {
+    use sea_orm::TransactionTrait;
+
+    let db = testing::sqlite::<Migrator>().await;
+    let store = Store::new(db.clone(), SALT);
+    demo::seed(&store, Utc::now()).await.unwrap();
+    let (arrived_tx, arrived) = tokio::sync::oneshot::channel();
+    let app = patto_culture::app(store).with_authenticator(std::sync::Arc::new(ArrivalSignal(
+        std::sync::Mutex::new(Some(arrived_tx)),
+    )));
+    let server = TestServer::start_with_grace(app, Duration::from_secs(20)).await;
+    let mut client = CultureServiceClient::new(server.channel().await);
+    let mut health = tonic_health::pb::health_client::HealthClient::new(server.channel().await)
+        .watch(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    health.next().await.unwrap().unwrap();
+
+    // The embedded SQLite has one connection: holding it keeps the call below waiting in the server.
+    let hold = db.begin().await.unwrap();
+    let call = tokio::spawn(async move {
+        client
+            .list_venues(pb::ListVenuesRequest {
+                istat_code: PALERMO.into(),
+                ..Default::default()
+            })
+            .await
+    });
+    arrived.await.expect("the call reached the server");
+    let stopping = tokio::spawn(server.stop());
+    // Release the database only once the server has begun shutting down (health NOT_SERVING).
+    let not_serving = health.next().await.unwrap().unwrap();
+    assert_eq!(
+        not_serving.status,
+        tonic_health::pb::health_check_response::ServingStatus::NotServing as i32
+    );
+    drop(health);
+    hold.commit().await.unwrap();
+
+    let answer = call.await.unwrap().expect("the in-flight call completes");
+    assert_eq!(answer.into_inner().venues.len(), 6);
+    stopping.await.unwrap().expect("clean stop");
+}

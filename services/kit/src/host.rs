@@ -91,6 +91,23 @@ impl GrpcApp {
     }
 }
 
+/// Tells long-running handlers (watch streams) that the server is draining. The kit puts one into
+/// every request's extensions.
+#[derive(Debug, Clone)]
+pub struct Draining(tokio::sync::watch::Receiver<bool>);
+
+impl Draining {
+    /// The handle the kit attached to `request`, if it was served by the kit.
+    pub fn of<T>(request: &tonic::Request<T>) -> Option<Self> {
+        request.extensions().get::<Self>().cloned()
+    }
+
+    /// Completes once the server drains (or is gone).
+    pub async fn wait(&mut self) {
+        let _ = self.0.wait_for(|draining| *draining).await;
+    }
+}
+
 /// Binds `addr`, failing with a message that names the address.
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener, HostError> {
     TcpListener::bind(addr)
@@ -136,6 +153,7 @@ pub async fn serve(
         .add_service(reflection().build_v1alpha()?);
 
     let (fired_tx, fired_rx) = tokio::sync::oneshot::channel::<()>();
+    let (drain_tx, drain_rx) = tokio::sync::watch::channel(false);
     let services = app.services.clone();
     let signal = async move {
         shutdown.await;
@@ -145,6 +163,7 @@ pub async fn serve(
                 .set_service_status(name, ServingStatus::NotServing)
                 .await;
         }
+        let _ = drain_tx.send(true);
         let _ = fired_tx.send(());
     };
 
@@ -163,6 +182,9 @@ pub async fn serve(
             ours: Arc::new(app.services),
         })
         .layer(AuthLayer(app.authenticator))
+        .layer(tower_http::add_extension::AddExtensionLayer::new(Draining(
+            drain_rx,
+        )))
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, signal);
 

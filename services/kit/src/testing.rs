@@ -28,6 +28,11 @@ impl TestServer {
     /// Binds `127.0.0.1:0` and serves `app`. The listener is bound before this returns, so the
     /// server is ready for connections without any sleep.
     pub async fn start(app: GrpcApp) -> Self {
+        Self::start_with_grace(app, Duration::from_secs(5)).await
+    }
+
+    /// As [`TestServer::start`], with the drain time allowed after [`TestServer::stop`].
+    pub async fn start_with_grace(app: GrpcApp, grace: Duration) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");
@@ -39,7 +44,7 @@ impl TestServer {
             async {
                 let _ = stopped.await;
             },
-            Duration::from_secs(5),
+            grace,
         ));
         Self {
             addr,
