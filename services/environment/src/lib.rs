@@ -10,7 +10,7 @@ use patto_proto::environment::v1::environment_service_server::{
     EnvironmentService, EnvironmentServiceServer,
 };
 use patto_service_kit::config::ServiceName;
-use patto_service_kit::{RunError, ServiceConfig, serve_pending};
+use patto_service_kit::{GrpcApp, RunError, ServiceConfig, serve_pending};
 
 /// Name and default port of this service.
 pub const SERVICE: ServiceName = ServiceName {
@@ -35,7 +35,7 @@ pub async fn run(
         config,
         listener,
         shutdown,
-        EnvironmentServiceServer::new(EnvironmentApi),
+        GrpcApp::new().add_service(EnvironmentServiceServer::new(EnvironmentApi)),
     )
     .await
 }

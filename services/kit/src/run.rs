@@ -95,29 +95,18 @@ where
     }
 }
 
-/// Serves a theme whose domain is not built yet: its generated API, where every RPC answers
-/// UNIMPLEMENTED naming itself (never made-up data), and the indicators with no procedure offered.
-pub async fn serve_pending<S>(
+/// Serves a theme whose domain is not built yet: `api` holds its generated service, where every
+/// RPC answers UNIMPLEMENTED naming itself (never made-up data); the indicators are added with no
+/// procedure offered.
+pub async fn serve_pending(
     service: ServiceName,
     config: ServiceConfig,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
-    api: S,
-) -> Result<(), RunError>
-where
-    S: tower::Service<http::Request<tonic::body::Body>, Error = std::convert::Infallible>
-        + tonic::server::NamedService
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Response: axum::response::IntoResponse,
-    S::Future: Send + 'static,
-{
+    api: GrpcApp,
+) -> Result<(), RunError> {
     serve_service::<BaseMigrator, _, _>(service, config, listener, shutdown, |db, _| async move {
-        Ok(GrpcApp::new()
-            .add_service(crate::indicators::IndicatorsServer::new(db, &[]).into_service())
-            .add_service(api))
+        Ok(api.add_service(crate::indicators::IndicatorsServer::new(db, &[]).into_service()))
     })
     .await
 }

@@ -8,7 +8,7 @@ use std::future::Future;
 
 use patto_proto::social::v1::social_service_server::{SocialService, SocialServiceServer};
 use patto_service_kit::config::ServiceName;
-use patto_service_kit::{RunError, ServiceConfig, serve_pending};
+use patto_service_kit::{GrpcApp, RunError, ServiceConfig, serve_pending};
 
 /// Name and default port of this service.
 pub const SERVICE: ServiceName = ServiceName {
@@ -33,7 +33,7 @@ pub async fn run(
         config,
         listener,
         shutdown,
-        SocialServiceServer::new(SocialApi),
+        GrpcApp::new().add_service(SocialServiceServer::new(SocialApi)),
     )
     .await
 }

@@ -8,7 +8,7 @@ use std::future::Future;
 
 use patto_proto::taxes::v1::taxes_service_server::{TaxesService, TaxesServiceServer};
 use patto_service_kit::config::ServiceName;
-use patto_service_kit::{RunError, ServiceConfig, serve_pending};
+use patto_service_kit::{GrpcApp, RunError, ServiceConfig, serve_pending};
 
 /// Name and default port of this service.
 pub const SERVICE: ServiceName = ServiceName {
@@ -33,7 +33,7 @@ pub async fn run(
         config,
         listener,
         shutdown,
-        TaxesServiceServer::new(TaxesApi),
+        GrpcApp::new().add_service(TaxesServiceServer::new(TaxesApi)),
     )
     .await
 }
