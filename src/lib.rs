@@ -208,6 +208,10 @@ impl Platform {
             gateway: local(&gateway_listener),
         };
         let mut backends = Vec::new();
+        let peers: Vec<(&'static str, String)> = listeners
+            .iter()
+            .map(|(s, _, l)| (s.name, format!("http://{}", loopback(local(l)))))
+            .collect();
         for (service, run, listener) in listeners {
             let addr = local(&listener);
             listening.services.push((service.name, addr));
@@ -221,6 +225,11 @@ impl Platform {
                 demo_data: options.demo_data,
                 shutdown_grace: Duration::from_secs(options.shutdown_grace_secs),
                 indicators_salt: DEV_INDICATORS_SALT.to_owned(),
+                peers: peers
+                    .iter()
+                    .filter(|(n, _)| *n != service.name)
+                    .map(|(n, u)| (*n, u.clone()))
+                    .collect(),
             };
             let shutdown: BoxFuture<'static, ()> = Box::pin(on_stop());
             tasks.spawn(async move {

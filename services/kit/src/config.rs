@@ -2,7 +2,7 @@
 //! service start with nothing set. Values are read through [`Source`] so tests pass a map instead of
 //! mutating the process environment.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -103,7 +103,42 @@ pub struct ServiceConfig {
     pub shutdown_grace: Duration,
     /// Platform-wide secret salted into citizen hashes for the indicators (`PATTO_INDICATORS_SALT`).
     pub indicators_salt: String,
+    /// gRPC endpoints of the other services, by short name (`<NAME>_GRPC_URL`, e.g.
+    /// `BUILDING_GRPC_URL`; default `http://127.0.0.1:<its default port>`).
+    pub peers: BTreeMap<&'static str, String>,
 }
+
+/// The seven services: short name and default gRPC port.
+pub const SERVICES: [ServiceName; 7] = [
+    ServiceName {
+        name: "social",
+        default_port: 50051,
+    },
+    ServiceName {
+        name: "building",
+        default_port: 50052,
+    },
+    ServiceName {
+        name: "culture",
+        default_port: 50053,
+    },
+    ServiceName {
+        name: "employment",
+        default_port: 50054,
+    },
+    ServiceName {
+        name: "taxes",
+        default_port: 50055,
+    },
+    ServiceName {
+        name: "environment",
+        default_port: 50056,
+    },
+    ServiceName {
+        name: "publicworks",
+        default_port: 50057,
+    },
+];
 
 /// Salt used when `PATTO_INDICATORS_SALT` is unset: fine on one machine, never in production.
 pub const DEV_INDICATORS_SALT: &str = "patto-dev-indicators-salt";
@@ -142,6 +177,21 @@ impl ServiceConfig {
             20,
             "a whole number of seconds",
         )?;
+        let mut peers = BTreeMap::new();
+        for peer in SERVICES.iter().filter(|p| p.name != service.name) {
+            let var = format!("{}_GRPC_URL", peer.name.to_ascii_uppercase());
+            let url = src
+                .get(&var)
+                .unwrap_or_else(|| format!("http://127.0.0.1:{}", peer.default_port));
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError {
+                    var,
+                    value: url,
+                    expected: "an http:// or https:// URL".into(),
+                });
+            }
+            peers.insert(peer.name, url);
+        }
         Ok(Self {
             grpc_addr,
             database_url,
@@ -150,7 +200,13 @@ impl ServiceConfig {
             indicators_salt: src
                 .get("PATTO_INDICATORS_SALT")
                 .unwrap_or_else(|| DEV_INDICATORS_SALT.to_owned()),
+            peers,
         })
+    }
+
+    /// The gRPC endpoint of another service, e.g. `peer("building")`.
+    pub fn peer(&self, name: &str) -> Option<&str> {
+        self.peers.get(name).map(String::as_str)
     }
 }
 
@@ -182,6 +238,8 @@ mod tests {
         assert_eq!(cfg.database_url, "sqlite://data/culture.db?mode=rwc");
         assert!(!cfg.demo_data);
         assert_eq!(cfg.shutdown_grace, Duration::from_secs(20));
+        assert_eq!(cfg.peer("building"), Some("http://127.0.0.1:50052"));
+        assert_eq!(cfg.peer("culture"), None, "a service is not its own peer");
     }
 
     #[test]
@@ -191,6 +249,7 @@ mod tests {
             ("PATTO_DEMO_DATA", "maybe", "boolean"),
             ("PATTO_SHUTDOWN_GRACE_SECS", "-1", "seconds"),
             ("DATABASE_URL", "mysql://x", "postgres://"),
+            ("BUILDING_GRPC_URL", "building:50052", "http://"),
         ];
         for (var, value, hint) in cases {
             let err = ServiceConfig::from_source(CULTURE, &src(&[(var, value)])).unwrap_err();
