@@ -6,7 +6,13 @@
 //! `/health/live` and `/health/ready` (ready when every backend reports SERVING).
 
 pub mod backends;
+pub mod breaker;
+pub mod compose;
+pub mod convert;
+pub mod errors;
+pub mod request;
 pub mod schema;
+pub mod transport;
 
 use std::future::Future;
 use std::sync::Arc;

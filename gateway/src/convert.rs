@@ -1,0 +1,488 @@
+//! Values between GraphQL and protobuf dynamic messages.
+//!
+//! Output: a message field becomes a GraphQL value, or the nested message itself for object types
+//! to resolve further. Input: GraphQL arguments become a request message, with errors that name the
+//! argument path so they can be reported as `BAD_USER_INPUT`.
+
+use async_graphql::dynamic::FieldValue;
+use async_graphql::{Name, Number, Value as Gql};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use prost_reflect::{
+    DynamicMessage, EnumDescriptor, FieldDescriptor, Kind, MapKey, MessageDescriptor,
+    ReflectMessage, Value,
+};
+
+use crate::compose::names;
+
+/// Full names of the wrapper types that map to nullable scalars.
+pub fn is_wrapper(m: &MessageDescriptor) -> bool {
+    matches!(
+        m.full_name(),
+        "google.protobuf.StringValue"
+            | "google.protobuf.BoolValue"
+            | "google.protobuf.Int32Value"
+            | "google.protobuf.UInt32Value"
+            | "google.protobuf.Int64Value"
+            | "google.protobuf.UInt64Value"
+            | "google.protobuf.FloatValue"
+            | "google.protobuf.DoubleValue"
+            | "google.protobuf.BytesValue"
+    )
+}
+
+/// True for `google.protobuf.Timestamp`, which maps to the `DateTime` scalar.
+pub fn is_timestamp(m: &MessageDescriptor) -> bool {
+    m.full_name() == "google.protobuf.Timestamp"
+}
+
+/// An input that cannot become the request message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputError {
+    /// Path of the offending argument, in GraphQL names.
+    pub path: Vec<String>,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+fn err(path: &[String], message: impl Into<String>) -> InputError {
+    InputError {
+        path: path.to_vec(),
+        message: message.into(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output
+
+/// The GraphQL value of field `f` of `msg`, ready for the field's resolver.
+pub fn field_output(msg: &DynamicMessage, f: &FieldDescriptor) -> FieldValue<'static> {
+    if f.is_map() {
+        let Some(entry) = f.kind().as_message().cloned() else {
+            return FieldValue::NULL;
+        };
+        let (key_f, value_f) = (entry.map_entry_key_field(), entry.map_entry_value_field());
+        let Some(map) = msg.get_field(f).as_map().cloned() else {
+            return FieldValue::NULL;
+        };
+        let mut entries: Vec<(MapKey, Value)> = map.into_iter().collect();
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        return FieldValue::list(entries.into_iter().map(|(k, v)| {
+            let mut e = DynamicMessage::new(entry.clone());
+            e.set_field(&key_f, Value::from(k));
+            e.set_field(&value_f, v);
+            FieldValue::owned_any(e)
+        }));
+    }
+    if f.is_list() {
+        let Some(items) = msg.get_field(f).as_list().map(<[Value]>::to_vec) else {
+            return FieldValue::NULL;
+        };
+        let kind = f.kind();
+        return FieldValue::list(items.iter().filter_map(|v| {
+            let out = value_output(v, &kind);
+            // A zero or unknown enum has no GraphQL value: leave it out of the list.
+            (!out.is_null_value()).then_some(out)
+        }));
+    }
+    if f.supports_presence() && !msg.has_field(f) {
+        return FieldValue::NULL;
+    }
+    value_output(&msg.get_field(f), &f.kind())
+}
+
+trait NullCheck {
+    fn is_null_value(&self) -> bool;
+}
+
+impl NullCheck for FieldValue<'_> {
+    fn is_null_value(&self) -> bool {
+        matches!(self.as_value(), Some(Gql::Null))
+    }
+}
+
+fn value_output(v: &Value, kind: &Kind) -> FieldValue<'static> {
+    match (v, kind) {
+        (Value::Message(m), Kind::Message(desc)) => {
+            if is_timestamp(desc) {
+                FieldValue::value(timestamp_output(m))
+            } else if is_wrapper(desc) {
+                let inner = desc.get_field_by_name("value");
+                match inner {
+                    Some(inner) => {
+                        FieldValue::value(scalar_output(&m.get_field(&inner), &inner.kind()))
+                    }
+                    None => FieldValue::NULL,
+                }
+            } else {
+                FieldValue::owned_any(m.clone())
+            }
+        }
+        (v, kind) => FieldValue::value(scalar_output(v, kind)),
+    }
+}
+
+/// A scalar or enum as a GraphQL value.
+pub fn scalar_output(v: &Value, kind: &Kind) -> Gql {
+    match v {
+        Value::Bool(b) => Gql::Boolean(*b),
+        Value::I32(n) => Gql::Number((*n).into()),
+        Value::U32(n) => Gql::Number((*n).into()),
+        // 64-bit integers travel as strings: JSON numbers lose precision past 2^53.
+        Value::I64(n) => Gql::String(n.to_string()),
+        Value::U64(n) => Gql::String(n.to_string()),
+        Value::F32(x) => Number::from_f64(f64::from(*x)).map_or(Gql::Null, Gql::Number),
+        Value::F64(x) => Number::from_f64(*x).map_or(Gql::Null, Gql::Number),
+        Value::String(s) => Gql::String(s.clone()),
+        Value::Bytes(b) => Gql::String(B64.encode(b)),
+        Value::EnumNumber(n) => match kind {
+            Kind::Enum(e) => enum_output(e, *n),
+            _ => Gql::Null,
+        },
+        Value::Message(m) if is_timestamp(&m.descriptor()) => timestamp_output(m),
+        _ => Gql::Null,
+    }
+}
+
+fn enum_output(e: &EnumDescriptor, n: i32) -> Gql {
+    match e.get_value(n) {
+        Some(v) if !names::is_unspecified(&v) => Gql::Enum(Name::new(names::enum_value(e, &v))),
+        _ => Gql::Null,
+    }
+}
+
+fn timestamp_output(m: &DynamicMessage) -> Gql {
+    let seconds = m
+        .get_field_by_name("seconds")
+        .and_then(|v| v.as_i64())
+        .unwrap_or(0);
+    let nanos = m
+        .get_field_by_name("nanos")
+        .and_then(|v| v.as_i32())
+        .unwrap_or(0);
+    match chrono::DateTime::from_timestamp(seconds, nanos.max(0) as u32) {
+        Some(t) => Gql::String(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+        None => Gql::Null,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Input
+
+/// Builds a message of type `desc` from GraphQL arguments or an input object's fields, keyed by
+/// GraphQL (camelCase) names. `path` locates the object in the arguments, for errors.
+pub fn message_input<'a>(
+    desc: &MessageDescriptor,
+    fields: impl IntoIterator<Item = (&'a str, &'a Gql)>,
+    path: &[String],
+) -> Result<DynamicMessage, InputError> {
+    let mut msg = DynamicMessage::new(desc.clone());
+    let mut oneofs_set: Vec<(String, String)> = Vec::new();
+    for (name, value) in fields {
+        if matches!(value, Gql::Null) {
+            continue;
+        }
+        let Some(f) = desc.fields().find(|f| names::camel(f.name()) == name) else {
+            // Arguments the gateway adds itself (paging) are handled by the caller.
+            continue;
+        };
+        let mut here = path.to_vec();
+        here.push(name.to_owned());
+        if let Some(oneof) = f.containing_oneof().filter(|o| !o.is_synthetic()) {
+            if let Some((_, other)) = oneofs_set.iter().find(|(o, _)| o == oneof.name()) {
+                return Err(err(
+                    &here,
+                    format!("set only one of `{other}` and `{name}`: they are alternatives"),
+                ));
+            }
+            oneofs_set.push((oneof.name().to_owned(), name.to_owned()));
+        }
+        let v = field_input(&f, value, &here)?;
+        msg.set_field(&f, v);
+    }
+    Ok(msg)
+}
+
+fn field_input(f: &FieldDescriptor, value: &Gql, path: &[String]) -> Result<Value, InputError> {
+    if f.is_map() {
+        let entry = f
+            .kind()
+            .as_message()
+            .cloned()
+            .ok_or_else(|| err(path, "malformed map"))?;
+        let (kf, vf) = (entry.map_entry_key_field(), entry.map_entry_value_field());
+        let Gql::List(items) = value else {
+            return Err(err(path, "must be a list of {key, value} entries"));
+        };
+        let mut map = std::collections::HashMap::new();
+        for (i, item) in items.iter().enumerate() {
+            let mut p = path.to_vec();
+            p.push(i.to_string());
+            let Gql::Object(o) = item else {
+                return Err(err(&p, "must be a {key, value} entry"));
+            };
+            let key = o.get("key").ok_or_else(|| err(&p, "needs a key"))?;
+            let key = match single_input(&kf.kind(), key, &p)? {
+                Value::String(s) => MapKey::String(s),
+                Value::I32(n) => MapKey::I32(n),
+                Value::I64(n) => MapKey::I64(n),
+                Value::U32(n) => MapKey::U32(n),
+                Value::U64(n) => MapKey::U64(n),
+                Value::Bool(b) => MapKey::Bool(b),
+                _ => return Err(err(&p, "unsupported map key")),
+            };
+            let val = o
+                .get("value")
+                .map_or(Ok(Value::default_value(&vf.kind())), |v| {
+                    single_input(&vf.kind(), v, &p)
+                })?;
+            map.insert(key, val);
+        }
+        return Ok(Value::Map(map));
+    }
+    if f.is_list() {
+        let items: Vec<&Gql> = match value {
+            Gql::List(items) => items.iter().collect(),
+            // GraphQL input coercion: a single value where a list is expected is a list of one.
+            other => vec![other],
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for (i, item) in items.into_iter().enumerate() {
+            let mut p = path.to_vec();
+            p.push(i.to_string());
+            out.push(single_input(&f.kind(), item, &p)?);
+        }
+        return Ok(Value::List(out));
+    }
+    single_input(&f.kind(), value, path)
+}
+
+fn int_of(value: &Gql, path: &[String]) -> Result<i128, InputError> {
+    match value {
+        Gql::Number(n) => n
+            .as_i64()
+            .map(i128::from)
+            .or_else(|| n.as_u64().map(i128::from))
+            .ok_or_else(|| err(path, "must be a whole number")),
+        // Long values arrive as strings.
+        Gql::String(s) => s
+            .trim()
+            .parse::<i128>()
+            .map_err(|_| err(path, format!("`{s}` is not a whole number"))),
+        _ => Err(err(path, "must be a whole number")),
+    }
+}
+
+fn ranged<T: TryFrom<i128>>(n: i128, path: &[String], what: &str) -> Result<T, InputError> {
+    T::try_from(n).map_err(|_| err(path, format!("{n} is out of range for {what}")))
+}
+
+fn single_input(kind: &Kind, value: &Gql, path: &[String]) -> Result<Value, InputError> {
+    Ok(match kind {
+        Kind::Bool => match value {
+            Gql::Boolean(b) => Value::Bool(*b),
+            _ => return Err(err(path, "must be true or false")),
+        },
+        Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => {
+            Value::I32(ranged(int_of(value, path)?, path, "a 32-bit integer")?)
+        }
+        Kind::Uint32 | Kind::Fixed32 => Value::U32(ranged(
+            int_of(value, path)?,
+            path,
+            "an unsigned 32-bit integer",
+        )?),
+        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => {
+            Value::I64(ranged(int_of(value, path)?, path, "a 64-bit integer")?)
+        }
+        Kind::Uint64 | Kind::Fixed64 => Value::U64(ranged(
+            int_of(value, path)?,
+            path,
+            "an unsigned 64-bit integer",
+        )?),
+        Kind::Float | Kind::Double => {
+            let x = match value {
+                Gql::Number(n) => n.as_f64().ok_or_else(|| err(path, "must be a number"))?,
+                _ => return Err(err(path, "must be a number")),
+            };
+            if matches!(kind, Kind::Float) {
+                Value::F32(x as f32)
+            } else {
+                Value::F64(x)
+            }
+        }
+        Kind::String => match value {
+            Gql::String(s) => Value::String(s.clone()),
+            _ => return Err(err(path, "must be a string")),
+        },
+        Kind::Bytes => match value {
+            Gql::String(s) => Value::Bytes(
+                B64.decode(s)
+                    .map_err(|_| err(path, "must be base64"))?
+                    .into(),
+            ),
+            _ => return Err(err(path, "must be a base64 string")),
+        },
+        Kind::Enum(e) => {
+            let name = match value {
+                Gql::Enum(n) => n.as_str(),
+                Gql::String(s) => s.as_str(),
+                _ => return Err(err(path, "must be an enum value")),
+            };
+            let v = e
+                .values()
+                .find(|v| !names::is_unspecified(v) && names::enum_value(e, v) == name)
+                .ok_or_else(|| {
+                    err(
+                        path,
+                        format!("`{name}` is not a value of {}", names::enum_type(e)),
+                    )
+                })?;
+            Value::EnumNumber(v.number())
+        }
+        Kind::Message(m) if is_timestamp(m) => {
+            let Gql::String(s) = value else {
+                return Err(err(path, "must be an RFC 3339 date-time"));
+            };
+            let t = chrono::DateTime::parse_from_rfc3339(s).map_err(|_| {
+                err(
+                    path,
+                    format!("`{s}` is not an RFC 3339 date-time, e.g. 2026-12-24T21:00:00Z"),
+                )
+            })?;
+            let mut ts = DynamicMessage::new(m.clone());
+            ts.set_field_by_name("seconds", Value::I64(t.timestamp()));
+            ts.set_field_by_name("nanos", Value::I32(t.timestamp_subsec_nanos() as i32));
+            Value::Message(ts)
+        }
+        Kind::Message(m) if is_wrapper(m) => {
+            let inner = m
+                .get_field_by_name("value")
+                .ok_or_else(|| err(path, "malformed wrapper"))?;
+            let mut w = DynamicMessage::new(m.clone());
+            w.set_field(&inner, single_input(&inner.kind(), value, path)?);
+            Value::Message(w)
+        }
+        Kind::Message(m) => {
+            let Gql::Object(o) = value else {
+                return Err(err(path, "must be an input object"));
+            };
+            Value::Message(message_input(
+                m,
+                o.iter().map(|(k, v)| (k.as_str(), v)),
+                path,
+            )?)
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost_reflect::DescriptorPool;
+
+    fn pool() -> DescriptorPool {
+        DescriptorPool::decode(patto_proto::FILE_DESCRIPTOR_SET).unwrap()
+    }
+
+    fn obj(json: serde_json::Value) -> async_graphql::indexmap::IndexMap<Name, Gql> {
+        match Gql::from_json(json).unwrap() {
+            Gql::Object(o) => o,
+            _ => panic!("object expected"),
+        }
+    }
+
+    #[test]
+    fn inputs_become_messages_and_back() {
+        let desc = pool()
+            .get_message_by_name("patto.culture.v1.CreateEventRequest")
+            .unwrap();
+        let args = obj(serde_json::json!({"event": {
+            "istatCode": "082053", "name": "Tosca", "category": "THEATRE",
+            "startTime": "2026-12-24T21:00:00Z", "price": {"cents": "2500"}, "capacity": 100
+        }}));
+        let msg = message_input(&desc, args.iter().map(|(k, v)| (k.as_str(), v)), &[]).unwrap();
+        let event = msg
+            .get_field_by_name("event")
+            .unwrap()
+            .as_message()
+            .unwrap()
+            .clone();
+        assert_eq!(
+            event
+                .get_field_by_name("category")
+                .unwrap()
+                .as_enum_number(),
+            Some(2)
+        );
+        let start = event.descriptor().get_field_by_name("start_time").unwrap();
+        assert_eq!(
+            field_output(&event, &start).as_value().unwrap(),
+            &Gql::String("2026-12-24T21:00:00Z".into())
+        );
+        let cat = event.descriptor().get_field_by_name("category").unwrap();
+        assert_eq!(
+            field_output(&event, &cat).as_value().unwrap(),
+            &Gql::Enum(Name::new("THEATRE"))
+        );
+        // The zero value reads as null.
+        let status = event.descriptor().get_field_by_name("status").unwrap();
+        assert_eq!(
+            field_output(&event, &status).as_value().unwrap(),
+            &Gql::Null
+        );
+    }
+
+    #[test]
+    fn bad_inputs_name_their_path() {
+        let desc = pool()
+            .get_message_by_name("patto.culture.v1.CreateEventRequest")
+            .unwrap();
+        let cases = [
+            (
+                serde_json::json!({"event": {"category": "OPERA"}}),
+                vec!["event", "category"],
+            ),
+            (
+                serde_json::json!({"event": {"startTime": "tomorrow"}}),
+                vec!["event", "startTime"],
+            ),
+            (
+                serde_json::json!({"event": {"price": {"cents": "12x"}}}),
+                vec!["event", "price", "cents"],
+            ),
+            (
+                serde_json::json!({"event": {"capacity": 3_000_000_000u64}}),
+                vec!["event", "capacity"],
+            ),
+            (
+                serde_json::json!({"event": {"name": 5}}),
+                vec!["event", "name"],
+            ),
+        ];
+        for (json, path) in cases {
+            let args = obj(json);
+            let e =
+                message_input(&desc, args.iter().map(|(k, v)| (k.as_str(), v)), &[]).unwrap_err();
+            assert_eq!(e.path, path, "{}", e.message);
+        }
+    }
+
+    #[test]
+    fn long_values_are_strings_both_ways() {
+        let desc = pool().get_message_by_name("patto.common.v1.Money").unwrap();
+        for input in [
+            serde_json::json!({"cents": "9007199254740993"}),
+            serde_json::json!({"cents": 42}),
+        ] {
+            let args = obj(input.clone());
+            let m = message_input(&desc, args.iter().map(|(k, v)| (k.as_str(), v)), &[]).unwrap();
+            let f = desc.get_field_by_name("cents").unwrap();
+            let out = field_output(&m, &f);
+            let expected = input["cents"]
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| input["cents"].to_string());
+            assert_eq!(out.as_value().unwrap(), &Gql::String(expected));
+        }
+    }
+}

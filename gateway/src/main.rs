@@ -1,0 +1,3 @@
+//! The gateway binary (wired in a later step).
+
+fn main() {}

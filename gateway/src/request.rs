@@ -1,0 +1,301 @@
+//! Per-request state: the time budget, forwarded metadata, the backend call count, and the
+//! batching of `lookup` and `extends` calls (a per-request DataLoader).
+//!
+//! Batching without a delay: the execution future runs inside [`Driven`], which counts the
+//! passes in which it is polled. A batch's first key waits until the pass it was registered in
+//! has ended, so every sibling resolver polled in that pass has added its key; then one call
+//! goes out. No timer is involved, so batching costs no latency (async-graphql's DataLoader
+//! waits a fixed delay instead, which costs throughput).
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
+use prost_reflect::{DynamicMessage, MethodDescriptor, Value};
+
+use crate::transport::{Call, CallError, Invoker};
+
+/// Counts the passes of an execution and wakes the batches waiting for a pass to end.
+#[derive(Debug, Default)]
+pub struct Scheduler {
+    epoch: AtomicU64,
+    driven: AtomicBool,
+    waiting: Mutex<Vec<Waker>>,
+}
+
+impl Scheduler {
+    /// Completes once the pass current at the call has ended (at once when nothing drives passes,
+    /// e.g. inside a subscription: then there is simply no batching).
+    async fn next_pass(&self) {
+        let start = self.epoch.load(Ordering::Acquire);
+        std::future::poll_fn(|cx| {
+            if !self.driven.load(Ordering::Acquire) || self.epoch.load(Ordering::Acquire) > start {
+                return Poll::Ready(());
+            }
+            lock(&self.waiting).push(cx.waker().clone());
+            Poll::Pending
+        })
+        .await;
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Runs a GraphQL execution so that batches know when a pass has ended.
+pub struct Driven<F> {
+    inner: Pin<Box<F>>,
+    scheduler: Arc<Scheduler>,
+}
+
+impl<F: Future> Driven<F> {
+    /// Drives `inner` for the request owning `ctx`.
+    pub fn new(ctx: &RequestCtx, inner: F) -> Self {
+        ctx.scheduler.driven.store(true, Ordering::Release);
+        Self {
+            inner: Box::pin(inner),
+            scheduler: ctx.scheduler.clone(),
+        }
+    }
+}
+
+impl<F: Future> Future for Driven<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let out = self.inner.as_mut().poll(cx);
+        if out.is_pending() {
+            self.scheduler.epoch.fetch_add(1, Ordering::AcqRel);
+            let waiting = std::mem::take(&mut *lock(&self.scheduler.waiting));
+            for w in waiting {
+                w.wake();
+            }
+        }
+        out
+    }
+}
+
+type BatchOutcome = Result<Arc<HashMap<String, DynamicMessage>>, CallError>;
+
+struct Batch {
+    keys: Arc<Mutex<Vec<String>>>,
+    outcome: Shared<BoxFuture<'static, BatchOutcome>>,
+}
+
+/// A batched call: which RPC, with which extra arguments, on which service.
+#[derive(Clone)]
+pub struct BatchSpec {
+    /// Service name.
+    pub service: Arc<str>,
+    /// The lookup or extends RPC.
+    pub method: MethodDescriptor,
+    /// The request without keys (extra arguments of an extension field).
+    pub request: DynamicMessage,
+    /// Whether the RPC may be retried.
+    pub retryable: bool,
+    /// Name of the request field carrying the keys (`keys` by the batch contract).
+    pub keys_field: &'static str,
+    /// Name of the item field holding its key (`key` by the batch contract).
+    pub key_field: &'static str,
+}
+
+impl BatchSpec {
+    /// A batched call of `method` following the batch contract (`keys` in, items with `key` out).
+    pub fn new(
+        service: Arc<str>,
+        method: MethodDescriptor,
+        request: DynamicMessage,
+        retryable: bool,
+    ) -> Self {
+        Self {
+            service,
+            method,
+            request,
+            retryable,
+            keys_field: "keys",
+            key_field: "key",
+        }
+    }
+
+    /// The same call for an RPC whose key fields have other names.
+    pub fn with_key_fields(mut self, keys_field: &'static str, key_field: &'static str) -> Self {
+        self.keys_field = keys_field;
+        self.key_field = key_field;
+        self
+    }
+}
+
+/// State of one GraphQL request.
+pub struct RequestCtx {
+    /// When the operation's time budget ends.
+    pub deadline: Option<Instant>,
+    /// Metadata forwarded to every backend call.
+    pub metadata: Vec<(String, String)>,
+    citizen: Option<String>,
+    calls: AtomicUsize,
+    per_service: Mutex<BTreeMap<String, usize>>,
+    scheduler: Arc<Scheduler>,
+    batches: Arc<Mutex<HashMap<String, Batch>>>,
+}
+
+impl RequestCtx {
+    /// A request with this budget and metadata.
+    pub fn new(deadline: Option<Instant>, metadata: Vec<(String, String)>) -> Arc<Self> {
+        Arc::new(Self {
+            deadline,
+            metadata,
+            citizen: None,
+            calls: AtomicUsize::new(0),
+            per_service: Mutex::new(BTreeMap::new()),
+            scheduler: Arc::new(Scheduler::default()),
+            batches: Arc::new(Mutex::new(HashMap::new())),
+        })
+    }
+
+    /// The signed-in citizen's fiscal code, once tokens are verified (none until then).
+    pub fn citizen(&self) -> Option<String> {
+        self.citizen.clone()
+    }
+
+    /// Counts a backend call made for this request.
+    pub fn count_call(&self, service: &str) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        *lock(&self.per_service)
+            .entry(service.to_owned())
+            .or_default() += 1;
+    }
+
+    /// Backend calls made so far, in total and per service.
+    pub fn calls(&self) -> (usize, BTreeMap<String, usize>) {
+        (
+            self.calls.load(Ordering::Relaxed),
+            lock(&self.per_service).clone(),
+        )
+    }
+
+    /// A call for this request: its budget and metadata attached.
+    pub fn call(
+        &self,
+        service: Arc<str>,
+        method: MethodDescriptor,
+        request: DynamicMessage,
+        retryable: bool,
+    ) -> Call {
+        Call {
+            service,
+            method,
+            request,
+            deadline: self.deadline,
+            metadata: self.metadata.clone(),
+            retryable,
+        }
+    }
+
+    /// Loads the item for `key` through a batched call: every key asked for the same RPC and
+    /// arguments in the same pass goes out in one call, each distinct key once. `None` when the
+    /// service has no item for the key.
+    pub async fn load(
+        self: &Arc<Self>,
+        invoker: &Arc<dyn Invoker>,
+        spec: &BatchSpec,
+        key: String,
+    ) -> Result<Option<DynamicMessage>, CallError> {
+        let group = format!(
+            "{}|{}|{}",
+            spec.service,
+            spec.method.full_name(),
+            request_fingerprint(&spec.request)
+        );
+        let outcome = {
+            let mut batches = lock(&self.batches);
+            let batch = batches.entry(group.clone()).or_insert_with(|| {
+                let keys = Arc::new(Mutex::new(Vec::new()));
+                let fut = dispatch(
+                    self.clone(),
+                    invoker.clone(),
+                    spec.clone(),
+                    group.clone(),
+                    keys.clone(),
+                );
+                Batch {
+                    keys,
+                    outcome: fut.boxed().shared(),
+                }
+            });
+            lock(&batch.keys).push(key.clone());
+            batch.outcome.clone()
+        };
+        let items = outcome.await?;
+        Ok(items.get(&key).cloned())
+    }
+}
+
+fn request_fingerprint(m: &DynamicMessage) -> String {
+    use prost::Message;
+    m.encode_to_vec()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+async fn dispatch(
+    ctx: Arc<RequestCtx>,
+    invoker: Arc<dyn Invoker>,
+    spec: BatchSpec,
+    group: String,
+    keys: Arc<Mutex<Vec<String>>>,
+) -> BatchOutcome {
+    ctx.scheduler.next_pass().await;
+    // Close the batch: keys asked from now on (a deeper level) start a new one.
+    lock(&ctx.batches).remove(&group);
+    let mut keys: Vec<String> = std::mem::take(&mut *lock(&keys));
+    keys.sort();
+    keys.dedup();
+    let mut request = spec.request.clone();
+    request.set_field_by_name(
+        spec.keys_field,
+        Value::List(keys.into_iter().map(Value::String).collect()),
+    );
+    ctx.count_call(&spec.service);
+    let response = invoker
+        .unary(ctx.call(
+            spec.service.clone(),
+            spec.method.clone(),
+            request,
+            spec.retryable,
+        ))
+        .await?;
+    let mut items = HashMap::new();
+    if let Some(list) = response
+        .get_field_by_name("items")
+        .and_then(|v| v.as_list().map(<[Value]>::to_vec))
+    {
+        for item in list {
+            if let Value::Message(m) = item {
+                let key = m
+                    .get_field_by_name(spec.key_field)
+                    .and_then(|k| k.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                items.insert(key, m);
+            }
+        }
+    }
+    Ok(Arc::new(items))
+}
+
+/// Executes a GraphQL request with its per-request state, batching lookups and extensions.
+pub async fn execute(
+    schema: &async_graphql::dynamic::Schema,
+    request: async_graphql::Request,
+    ctx: Arc<RequestCtx>,
+) -> async_graphql::Response {
+    let request = request.data(ctx.clone());
+    Driven::new(&ctx, schema.execute(request)).await
+}
