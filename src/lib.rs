@@ -6,11 +6,10 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use patto_gateway::{Backend, Backends};
+use patto_gateway::GatewayConfig;
 use patto_service_kit::config::{DEV_INDICATORS_SALT, ServiceName, sqlite_file_url};
 use patto_service_kit::{RunError, ServiceConfig, host};
 use tokio::net::TcpListener;
@@ -123,10 +122,7 @@ pub enum LaunchError {
     },
     /// The gateway stopped with an error.
     #[error("gateway: {0}")]
-    Gateway(std::io::Error),
-    /// A backend endpoint is malformed.
-    #[error(transparent)]
-    Backend(#[from] patto_gateway::backends::BackendError),
+    Gateway(#[from] patto_gateway::GatewayError),
 }
 
 impl Options {
@@ -207,7 +203,6 @@ impl Platform {
             services: Vec::new(),
             gateway: local(&gateway_listener),
         };
-        let mut backends = Vec::new();
         let peers: Vec<(&'static str, String)> = listeners
             .iter()
             .map(|(s, _, l)| (s.name, format!("http://{}", loopback(local(l)))))
@@ -215,10 +210,6 @@ impl Platform {
         for (service, run, listener) in listeners {
             let addr = local(&listener);
             listening.services.push((service.name, addr));
-            backends.push(Backend::new(
-                service.name,
-                format!("http://{}", loopback(addr)),
-            )?);
             let config = ServiceConfig {
                 grpc_addr: addr,
                 database_url: sqlite_file_url(&options.data_dir, service.name),
@@ -241,12 +232,23 @@ impl Platform {
                     })
             });
         }
-        let backends = Arc::new(Backends(backends));
+        let gateway = GatewayConfig {
+            http_addr: listening.gateway,
+            backends: peers
+                .iter()
+                .map(|(n, u)| ((*n).to_owned(), u.clone()))
+                .collect(),
+            reflect_interval: Duration::from_secs(10),
+            // The services may still be seeding demo data: give them time before falling back.
+            reflect_timeout: Duration::from_secs(20),
+            operation_timeout: Duration::from_secs(15),
+            introspection: true,
+        };
         let gateway_stop = on_stop();
         tasks.spawn(async move {
-            patto_gateway::serve(backends, gateway_listener, gateway_stop)
+            patto_gateway::run(gateway, gateway_listener, gateway_stop)
                 .await
-                .map_err(LaunchError::Gateway)
+                .map_err(LaunchError::from)
         });
         Ok(Self {
             listening,
@@ -313,7 +315,7 @@ pub fn banner(l: &Listening) -> String {
         out.push_str(&format!("    {name:<12} {}\n", loopback(*addr)));
     }
     out.push_str(&format!(
-        "\n  GraphQL gateway:  http://{gw}/graphql   (GraphiQL: http://{gw}/)\n\n  Try:\n    curl -s http://{gw}/graphql -H 'content-type: application/json' \\\n      -d '{{\"query\":\"{{ municipality(istatCode: \\\"082053\\\") {{ name postalCodes }} services {{ name status }} }}\"}}'\n    grpcurl -plaintext {} list\n\n  Stop with ctrl-c.\n",
+        "\n  GraphQL gateway:  http://{gw}/graphql   (GraphiQL: http://{gw}/)\n\n  Try:\n    curl -s http://{gw}/graphql -H 'content-type: application/json' \\\n      -d '{{\"query\":\"{{ municipality(istatCode: \\\"082053\\\") {{ name events(first: 3) {{ name startTime }} }} }}\"}}'\n    grpcurl -plaintext {} list\n\n  Stop with ctrl-c.\n",
         l.services.iter().find(|(n, _)| *n == "culture").map(|(_, a)| loopback(*a).to_string()).unwrap_or_default()
     ));
     out
@@ -322,7 +324,8 @@ pub fn banner(l: &Listening) -> String {
 /// The whole launcher: start, print where everything listens, run until ctrl-c or SIGTERM.
 pub async fn main(options: Options) -> Result<(), LaunchError> {
     if options.print_schema {
-        print!("{}", patto_gateway::schema::sdl());
+        let sdl = patto_gateway::embedded_sdl().map_err(patto_gateway::GatewayError::from)?;
+        print!("{sdl}");
         return Ok(());
     }
     let platform = Platform::start(&options).await?;

@@ -1,69 +1,112 @@
-//! `patto-gateway`: the one GraphQL endpoint of Patto.
+//! `patto-gateway`: the one GraphQL endpoint of Patto, composed at runtime from the services'
+//! protobuf contracts (see DESIGN.md, "Proto-first federation").
 //!
-//! This first gateway serves the platform's own root entity `Municipality` (the 82 comuni) and the
-//! health of every backend; the schema composed from the services' contracts replaces its
-//! business part as the gateway grows. It answers `/graphql` (GET and POST), GraphiQL at `/`,
-//! `/health/live` and `/health/ready` (ready when every backend reports SERVING).
+//! - [`compose`]: descriptors → GraphQL schema, pure and tested from descriptor sets alone;
+//! - [`convert`]: GraphQL values ↔ dynamic protobuf messages;
+//! - [`transport`]: dynamic gRPC calls, one channel per service, retries, [`breaker`];
+//! - [`request`]: per-request budget, metadata and batching of joins;
+//! - [`discovery`]: reflection, embedded fallback, re-reflection and atomic swap;
+//! - [`errors`]: gRPC status → GraphQL error codes;
+//! - [`http`]: GraphQL over HTTP, GraphiQL, SDL, health, metrics, WebSocket subscriptions.
 
-pub mod backends;
 pub mod breaker;
 pub mod compose;
+pub mod config;
 pub mod convert;
+pub mod discovery;
 pub mod errors;
+pub mod http;
+pub mod metrics;
 pub mod request;
-pub mod schema;
 pub mod transport;
 
 use std::future::Future;
 use std::sync::Arc;
 
-use async_graphql::http::GraphiQLSource;
-use async_graphql_axum::GraphQL;
-use axum::Router;
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse};
-use axum::routing::get;
+pub use config::GatewayConfig;
+use discovery::SchemaHandle;
+use transport::{Backend, Backends, Invoker};
 
-pub use backends::{Backend, Backends};
-
-/// Builds the HTTP app over `backends`.
-pub fn app(backends: Arc<Backends>) -> Router {
-    let schema = schema::build(backends.clone());
-    Router::new()
-        .route("/", get(graphiql))
-        .route_service("/graphql", GraphQL::new(schema))
-        .route("/health/live", get(|| async { "ok" }))
-        .route("/health/ready", get(ready))
-        .with_state(backends)
+/// Why the gateway stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// A backend URL is malformed.
+    #[error(transparent)]
+    Backend(#[from] transport::BackendError),
+    /// The first composition failed.
+    #[error("the services' contracts do not compose: {0}")]
+    Compose(#[from] compose::ComposeError),
+    /// The HTTP server failed.
+    #[error("HTTP server: {0}")]
+    Http(#[from] std::io::Error),
 }
 
-async fn graphiql() -> Html<String> {
-    Html(GraphiQLSource::build().endpoint("/graphql").finish())
+/// The backends of a configuration.
+pub fn backends(config: &GatewayConfig) -> Result<Backends, GatewayError> {
+    let list = config
+        .backends
+        .iter()
+        .map(|(n, u)| Backend::new(n, u))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Backends(Arc::new(list)))
 }
 
-async fn ready(State(backends): State<Arc<Backends>>) -> impl IntoResponse {
-    let statuses = backends.statuses().await;
-    let all_serving = statuses.iter().all(|s| s.serving);
-    let body = serde_json::json!({
-        "ready": all_serving,
-        "backends": statuses.iter().map(|s| serde_json::json!({"name": s.name, "status": s.status})).collect::<Vec<_>>(),
-    });
-    let code = if all_serving {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (code, axum::Json(body))
+/// The SDL composed from the contracts compiled into the gateway, as `make schema` writes it.
+pub fn embedded_sdl() -> Result<String, compose::ComposeError> {
+    let pool = discovery::embedded_pool();
+    let sources: Vec<compose::Source> = patto_service_kit::config::SERVICES
+        .iter()
+        .map(|s| compose::Source {
+            service: s.name.into(),
+            pool: pool.clone(),
+            origin: compose::Origin::Embedded,
+        })
+        .collect();
+    Ok(compose::compose(&sources, Arc::new(Backends::default()))?.sdl())
 }
 
-/// Serves the gateway on `listener` until `shutdown` completes, letting in-flight requests finish.
-pub async fn serve(
-    backends: Arc<Backends>,
+/// Composes the schema, then serves HTTP on `listener` until `shutdown` completes, re-reading the
+/// services' contracts in the background.
+pub async fn run(
+    config: GatewayConfig,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, app(backends))
-        .with_graceful_shutdown(shutdown)
-        .await
+) -> Result<(), GatewayError> {
+    let backends = backends(&config)?;
+    let invoker: Arc<dyn Invoker> = Arc::new(backends.clone());
+    let handle = Arc::new(SchemaHandle::default());
+    handle
+        .refresh(&backends, invoker, config.reflect_timeout)
+        .await?;
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let refresher = tokio::spawn(discovery::keep_fresh(
+        handle.clone(),
+        backends.clone(),
+        config.reflect_interval,
+        config.reflect_timeout,
+        stopped(),
+    ));
+    let state = http::AppState {
+        schema: handle,
+        backends,
+        operation_timeout: config.operation_timeout,
+        introspection: config.introspection,
+        metrics: Arc::new(metrics::Metrics::default()),
+    };
+    tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "gateway serving");
+    let served = axum::serve(listener, http::router(state))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        })
+        .await;
+    let _ = refresher.await;
+    served.map_err(GatewayError::from)
 }

@@ -444,7 +444,12 @@ fn operations_land_on_their_root_types() {
 /// The SDL without descriptions, whitespace collapsed: signatures on one line.
 fn compact(sdl: &str) -> String {
     let without: String = sdl.split("\"\"\"").step_by(2).collect();
-    without.split_whitespace().collect::<Vec<_>>().join(" ").replace("( ", "(").replace(" )", ")")
+    without
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace("( ", "(")
+        .replace(" )", ")")
 }
 
 #[test]

@@ -44,6 +44,7 @@ pub struct GrpcApp {
     routes: Routes,
     services: Vec<&'static str>,
     authenticator: Arc<dyn Authenticator>,
+    descriptors: &'static [u8],
 }
 
 impl Default for GrpcApp {
@@ -59,6 +60,7 @@ impl GrpcApp {
             routes: Routes::default(),
             services: Vec::new(),
             authenticator: Arc::new(Anonymous),
+            descriptors: patto_proto::FILE_DESCRIPTOR_SET,
         }
     }
 
@@ -82,6 +84,13 @@ impl GrpcApp {
     /// Replaces the authenticator run on every call.
     pub fn with_authenticator(mut self, authenticator: Arc<dyn Authenticator>) -> Self {
         self.authenticator = authenticator;
+        self
+    }
+
+    /// Replaces the descriptor set served through reflection (by default the contracts compiled
+    /// into `patto-proto`): lets a test play a service that deployed a newer contract.
+    pub fn with_descriptors(mut self, encoded_file_descriptor_set: &'static [u8]) -> Self {
+        self.descriptors = encoded_file_descriptor_set;
         self
     }
 
@@ -138,10 +147,11 @@ pub async fn serve(
         "grpc.reflection.v1.ServerReflection",
         "grpc.reflection.v1alpha.ServerReflection",
     ]);
+    let descriptors = app.descriptors;
     let reflection = || {
         announced.iter().fold(
             tonic_reflection::server::Builder::configure()
-                .register_encoded_file_descriptor_set(patto_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(descriptors)
                 .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET),
             |b, name| b.with_service_name(*name),
         )

@@ -33,9 +33,14 @@ impl TestServer {
 
     /// As [`TestServer::start`], with the drain time allowed after [`TestServer::stop`].
     pub async fn start_with_grace(app: GrpcApp, grace: Duration) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        Self::start_at(app, SocketAddr::from(([127, 0, 0, 1], 0)), grace).await
+    }
+
+    /// Serves `app` on `addr`: a port of a stopped server, to play a restart.
+    pub async fn start_at(app: GrpcApp, addr: SocketAddr, grace: Duration) -> Self {
+        let listener = tokio::net::TcpListener::bind(addr)
             .await
-            .expect("bind 127.0.0.1:0");
+            .expect("bind the test server");
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(serve(

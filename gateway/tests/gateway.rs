@@ -1,0 +1,515 @@
+//! The gateway end to end: a real culture service on an ephemeral port, the gateway on another,
+//! plain HTTP/1.1 and WebSocket clients. Covers GraphQL over HTTP, joins through lookups and
+//! extensions with their batching, errors, a service going down and coming back, a contract
+//! change picked up by re-reflection, and subscriptions.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use chrono::Utc;
+use futures::{SinkExt, StreamExt};
+use http_body_util::{BodyExt, Full};
+use patto_culture::{Migrator, demo, store::Store};
+use patto_gateway::GatewayConfig;
+use patto_service_kit::demo::citizen;
+use patto_service_kit::testing::{self, TestServer};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+
+struct Gateway {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), patto_gateway::GatewayError>>,
+}
+
+impl Gateway {
+    async fn start(culture: &str, reflect_interval: Duration) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let config = GatewayConfig {
+            http_addr: addr,
+            backends: vec![
+                ("culture".into(), culture.into()),
+                // Nothing listens there: the gateway must fall back to the embedded contract.
+                ("social".into(), "http://127.0.0.1:9".into()),
+            ],
+            reflect_interval,
+            reflect_timeout: Duration::from_secs(5),
+            operation_timeout: Duration::from_secs(10),
+            introspection: true,
+        };
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(patto_gateway::run(config, listener, async {
+            let _ = stopped.await;
+        }));
+        Self {
+            addr,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        self.task.await.unwrap().expect("clean gateway stop");
+    }
+
+    async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, String, String) {
+        let stream = tokio::net::TcpStream::connect(self.addr).await.unwrap();
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .unwrap();
+        tokio::spawn(conn);
+        let mut req = hyper::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "localhost");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = sender
+            .send_request(req.body(Full::new(Bytes::from(body.to_owned()))).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let media = resp
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, media, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    async fn graphql(&self, query: &str) -> Value {
+        self.graphql_with(query, json!({}), &[]).await
+    }
+
+    async fn graphql_with(&self, query: &str, variables: Value, extra: &[(&str, &str)]) -> Value {
+        let mut headers = vec![
+            ("content-type", "application/json"),
+            ("accept", GRAPHQL_RESPONSE),
+        ];
+        headers.extend_from_slice(extra);
+        let body = json!({"query": query, "variables": variables}).to_string();
+        let (_, _, body) = self.request("POST", "/graphql", &headers, &body).await;
+        serde_json::from_str(&body).unwrap()
+    }
+}
+
+async fn culture_app() -> patto_service_kit::GrpcApp {
+    let store = Store::new(testing::sqlite::<Migrator>().await, "test");
+    demo::seed(&store, Utc::now() - chrono::Duration::hours(1))
+        .await
+        .unwrap();
+    patto_culture::app(store)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn graphql_over_http_follows_the_spec() {
+    let culture = TestServer::start(culture_app().await).await;
+    let gw = Gateway::start(&culture.url(), Duration::from_secs(60)).await;
+    let q = r#"{"query":"{ municipality(istatCode: \"082053\") { name } }"}"#;
+    let json = [("content-type", "application/json")];
+
+    let (status, media, body) = gw
+        .request(
+            "POST",
+            "/graphql",
+            &[json[0], ("accept", GRAPHQL_RESPONSE)],
+            q,
+        )
+        .await;
+    assert_eq!((status, media.as_str()), (200, GRAPHQL_RESPONSE));
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["data"]["municipality"]["name"],
+        "Palermo"
+    );
+
+    let (status, media, _) = gw
+        .request(
+            "POST",
+            "/graphql",
+            &[json[0], ("accept", "application/json")],
+            q,
+        )
+        .await;
+    assert_eq!((status, media.as_str()), (200, "application/json"));
+
+    let bad = r#"{"query":"{ municipality(istatCode: \"082053\") { nope } }"}"#;
+    let (status, _, body) = gw
+        .request(
+            "POST",
+            "/graphql",
+            &[json[0], ("accept", GRAPHQL_RESPONSE)],
+            bad,
+        )
+        .await;
+    assert_eq!(
+        status, 400,
+        "a request that cannot run is a 400 with graphql-response+json: {body}"
+    );
+    let (status, _, _) = gw
+        .request(
+            "POST",
+            "/graphql",
+            &[json[0], ("accept", "application/json")],
+            bad,
+        )
+        .await;
+    assert_eq!(status, 200, "legacy application/json keeps 200");
+
+    let (status, _, _) = gw
+        .request("POST", "/graphql", &[("content-type", "text/plain")], q)
+        .await;
+    assert_eq!(status, 415);
+    let (status, _, _) = gw
+        .request("POST", "/graphql", &[json[0]], "{not json")
+        .await;
+    assert_eq!(status, 400);
+    let (status, _, _) = gw
+        .request("POST", "/graphql", &[json[0], ("accept", "text/html")], q)
+        .await;
+    assert_eq!(status, 406);
+
+    let (status, _, body) = gw
+        .request("GET", "/graphql?query=%7B%20__typename%20%7D", &[], "")
+        .await;
+    assert_eq!(
+        (status, body.as_str()),
+        (200, r#"{"data":{"__typename":"Query"}}"#)
+    );
+    let (status, _, _) = gw.request("GET", "/graphql?query=mutation%20%7B%20cancelBooking(bookingId%3A%22x%22)%20%7B%20booking%20%7B%20id%20%7D%20%7D%20%7D", &[], "").await;
+    assert_eq!(status, 405, "no mutation over GET");
+    let (status, _, _) = gw.request("GET", "/graphql", &[], "").await;
+    assert_eq!(status, 400);
+
+    let (status, _, sdl) = gw.request("GET", "/schema.graphql", &[], "").await;
+    assert_eq!(status, 200);
+    assert!(sdl.contains("type Event") && sdl.contains("bookEvent("));
+    let (status, _, page) = gw.request("GET", "/", &[], "").await;
+    assert!(status == 200 && page.contains("graphiql"));
+    let (status, _, ready) = gw.request("GET", "/health/ready", &[], "").await;
+    assert_eq!(status, 200);
+    let ready: Value = serde_json::from_str(&ready).unwrap();
+    assert_eq!(
+        ready["contracts"],
+        json!({"culture": "reflection", "social": "embedded"})
+    );
+    let (status, _, metrics) = gw.request("GET", "/metrics", &[], "").await;
+    assert!(
+        status == 200 && metrics.contains("patto_gateway_operations_total"),
+        "{metrics}"
+    );
+    gw.stop().await;
+    culture.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn joins_errors_and_batching_over_real_services() {
+    let culture = TestServer::start(culture_app().await).await;
+    let gw = Gateway::start(&culture.url(), Duration::from_secs(60)).await;
+
+    // Root query with a ref resolved through LookupVenues, and a connection.
+    let out = gw
+        .graphql(r#"{ events(istatCode: "082053", first: 3) { totalCount pageInfo { hasNextPage endCursor }
+                     nodes { id name startTime status price { cents } venue { name kind } } } }"#)
+        .await;
+    assert!(out["errors"].is_null(), "{out}");
+    let events = &out["data"]["events"];
+    assert!(events["totalCount"].as_i64().unwrap() >= 24);
+    assert_eq!(events["nodes"].as_array().unwrap().len(), 3);
+    assert_eq!(events["nodes"][0]["status"], "SCHEDULED");
+    assert!(events["nodes"][0]["venue"]["name"].is_string());
+    assert!(
+        events["nodes"][0]["price"]["cents"].is_string(),
+        "Long travels as a string"
+    );
+
+    // A booking through a mutation, then read back through Citizen.eventBookings → Booking.event.
+    let event_id = events["nodes"][0]["id"].as_str().unwrap().to_owned();
+    let cf = citizen(7).fiscal_code;
+    let booked = gw
+        .graphql_with(
+            "mutation($e: String!, $cf: String!) { bookEvent(eventId: $e, fiscalCode: $cf, seats: 2) { booking { code status } } }",
+            json!({"e": event_id, "cf": cf}),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        booked["data"]["bookEvent"]["booking"]["status"], "CONFIRMED",
+        "{booked}"
+    );
+    let mine = gw
+        .graphql_with(
+            "query($cf: String!) { citizen(fiscalCode: $cf) { fiscalCode eventBookings { seats event { id name } } } }",
+            json!({"cf": cf}),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        mine["data"]["citizen"]["eventBookings"][0]["event"]["id"],
+        event_id.as_str(),
+        "{mine}"
+    );
+
+    // Bad input: the service's BadRequest violations arrive with the GraphQL argument path.
+    let bad = gw
+        .graphql_with(
+            "mutation($e: String!) { bookEvent(eventId: $e, fiscalCode: \"XYZ\", seats: 0) { booking { id } } }",
+            json!({"e": event_id}),
+            &[],
+        )
+        .await;
+    let ext = &bad["errors"][0]["extensions"];
+    assert_eq!(ext["code"], "BAD_USER_INPUT", "{bad}");
+    assert_eq!(ext["service"], "culture");
+    let paths: Vec<&Value> = ext["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| &v["argumentPath"])
+        .collect();
+    assert_eq!(paths, [&json!(["fiscalCode"]), &json!(["seats"])]);
+    let sold_out = gw
+        .graphql_with("mutation { bookEvent(eventId: \"nope\", fiscalCode: \"RCCMNL83S18D969H\", seats: 1) { booking { id } } }", json!({}), &[])
+        .await;
+    assert_eq!(sold_out["errors"][0]["extensions"]["code"], "NOT_FOUND");
+
+    // The backend call count does not grow with the number of comuni asked for.
+    let debug = [("x-patto-debug", "calls")];
+    let count = |out: &Value| out["extensions"]["backendCalls"]["total"].as_u64().unwrap();
+    let one = gw
+        .graphql_with(
+            r#"{ municipality(istatCode: "082001") { events(first: 2) { name venue { name } } } }"#,
+            json!({}),
+            &debug,
+        )
+        .await;
+    let ten_query = format!(
+        "{{ {} }}",
+        (1..=10).map(|i| format!("m{i}: municipality(istatCode: \"0820{i:02}\") {{ events(first: 2) {{ name venue {{ name }} }} }}")).collect::<String>()
+    );
+    let ten = gw.graphql_with(&ten_query, json!({}), &debug).await;
+    let all = gw
+        .graphql_with(
+            "{ municipalities { events(first: 2) { name venue { name } } } }",
+            json!({}),
+            &debug,
+        )
+        .await;
+    assert!(all["errors"].is_null(), "{all}");
+    assert_eq!(
+        (count(&one), count(&ten), count(&all)),
+        (2, 2, 2),
+        "one extension call and one lookup call at any size"
+    );
+    gw.stop().await;
+    culture.stop().await.unwrap();
+}
+
+/// A service that stops nulls only its own fields; back on the same address, it answers again
+/// without the gateway restarting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stopped_service_spoils_only_its_fields() {
+    let culture = TestServer::start(culture_app().await).await;
+    let addr = culture.addr;
+    let gw = Gateway::start(&culture.url(), Duration::from_secs(60)).await;
+    let q = r#"{ municipality(istatCode: "082053") { name events(first: 1) { name } } }"#;
+    let before = gw.graphql(q).await;
+    assert!(before["data"]["municipality"]["events"][0]["name"].is_string());
+
+    culture.stop().await.unwrap();
+    let down = gw.graphql(q).await;
+    assert_eq!(down["data"]["municipality"]["name"], "Palermo", "{down}");
+    assert!(down["data"]["municipality"]["events"].is_null());
+    assert_eq!(
+        down["errors"][0]["extensions"]["code"],
+        "SERVICE_UNAVAILABLE"
+    );
+    assert_eq!(down["errors"][0]["extensions"]["service"], "culture");
+
+    let back = TestServer::start_at(culture_app().await, addr, Duration::from_secs(5)).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let again = gw.graphql(q).await;
+        if again["errors"].is_null() {
+            assert!(again["data"]["municipality"]["events"][0]["name"].is_string());
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "culture did not come back: {again}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    gw.stop().await;
+    back.stop().await.unwrap();
+}
+
+/// The culture proto with one more field on Event, compiled here as a newer build would ship it.
+fn newer_culture_descriptors() -> &'static [u8] {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../proto");
+    let original =
+        std::fs::read_to_string(format!("{root}/patto/culture/v1/culture.proto")).unwrap();
+    let newer = original.replacen(
+        "  // Page with more information (`url`).\n  string url = 16;\n",
+        "  // Page with more information (`url`).\n  string url = 16;\n  // Notes on access for people with disabilities.\n  string accessibility_notes = 17;\n",
+        1,
+    );
+    assert_ne!(original, newer, "the test must change the contract");
+    struct Mem(String);
+    impl protox::file::FileResolver for Mem {
+        fn open_file(&self, name: &str) -> Result<protox::file::File, protox::Error> {
+            if name == "patto/culture/v1/culture.proto" {
+                protox::file::File::from_source(name, &self.0)
+            } else {
+                Err(protox::Error::file_not_found(name))
+            }
+        }
+    }
+    let mut chain = protox::file::ChainFileResolver::new();
+    chain.add(Mem(newer));
+    chain.add(protox::file::IncludeFileResolver::new(root.into()));
+    chain.add(protox::file::GoogleFileResolver::new());
+    let mut compiler = protox::Compiler::with_file_resolver(chain);
+    compiler.include_imports(true).include_source_info(true);
+    compiler
+        .open_files([
+            "patto/culture/v1/culture.proto",
+            "patto/common/v1/common.proto",
+        ])
+        .unwrap();
+    Box::leak(compiler.encode_file_descriptor_set().into_boxed_slice())
+}
+
+/// A service redeployed with a new field: the field appears in GraphQL after re-reflection, the
+/// gateway untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_new_field_appears_after_re_reflection() {
+    let culture = TestServer::start(culture_app().await).await;
+    let addr = culture.addr;
+    let gw = Gateway::start(&culture.url(), Duration::from_secs(1)).await;
+    let (_, _, sdl) = gw.request("GET", "/schema.graphql", &[], "").await;
+    assert!(!sdl.contains("accessibilityNotes"));
+
+    culture.stop().await.unwrap();
+    let newer = TestServer::start_at(
+        culture_app()
+            .await
+            .with_descriptors(newer_culture_descriptors()),
+        addr,
+        Duration::from_secs(5),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, _, sdl) = gw.request("GET", "/schema.graphql", &[], "").await;
+        if sdl.contains("accessibilityNotes") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the new field never appeared");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let out = gw
+        .graphql(
+            r#"{ events(istatCode: "082053", first: 1) { nodes { name accessibilityNotes } } }"#,
+        )
+        .await;
+    assert!(out["errors"].is_null(), "{out}");
+    assert_eq!(out["data"]["events"]["nodes"][0]["accessibilityNotes"], "");
+    gw.stop().await;
+    newer.stop().await.unwrap();
+}
+
+/// Subscriptions over WebSocket (graphql-transport-ws), fed by the server-streaming RPC.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn subscriptions_follow_a_server_stream() {
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    let culture = TestServer::start(culture_app().await).await;
+    let gw = Gateway::start(&culture.url(), Duration::from_secs(60)).await;
+    let mut request = format!("ws://{}/graphql", gw.addr)
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    ws.send(Message::Text(
+        json!({"type": "connection_init"}).to_string().into(),
+    ))
+    .await
+    .unwrap();
+    let ack = next_json(&mut ws).await;
+    assert_eq!(ack["type"], "connection_ack");
+    ws.send(Message::Text(
+        json!({"id": "1", "type": "subscribe", "payload": {"query": "subscription { eventAvailability(eventId: \"evt-082053-01-1\") { eventId seatsAvailable status } }"}})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .unwrap();
+    let first = next_json(&mut ws).await;
+    assert_eq!(first["type"], "next", "{first}");
+    let seats = first["payload"]["data"]["eventAvailability"]["seatsAvailable"]
+        .as_i64()
+        .unwrap();
+
+    let booked = gw
+        .graphql_with(
+            "mutation($cf: String!) { bookEvent(eventId: \"evt-082053-01-1\", fiscalCode: $cf, seats: 3) { booking { id } } }",
+            json!({"cf": citizen(300).fiscal_code}),
+            &[],
+        )
+        .await;
+    assert!(booked["errors"].is_null(), "{booked}");
+    let update = next_json(&mut ws).await;
+    assert_eq!(
+        update["payload"]["data"]["eventAvailability"]["seatsAvailable"]
+            .as_i64()
+            .unwrap(),
+        seats - 3
+    );
+    ws.close(None).await.ok();
+    gw.stop().await;
+    culture.stop().await.unwrap();
+}
+
+async fn next_json<S>(ws: &mut S) -> Value
+where
+    S: futures::Stream<
+            Item = Result<
+                tokio_tungstenite::tungstenite::Message,
+                tokio_tungstenite::tungstenite::Error,
+            >,
+        > + Unpin,
+{
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("a message")
+            .unwrap()
+            .unwrap()
+        {
+            tokio_tungstenite::tungstenite::Message::Text(t) => {
+                return serde_json::from_str(&t).unwrap();
+            }
+            _ => continue,
+        }
+    }
+}
