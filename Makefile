@@ -10,7 +10,7 @@ PG_ADMIN_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 # nextest when installed (faster, one process per test), else cargo test.
 TEST_RUNNER := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo "nextest run" || echo test)
 
-.PHONY: help run test test-rust test-e2e lint schema bench
+.PHONY: help run test test-rust test-e2e lint schema bench k8s-validate
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -18,7 +18,7 @@ help: ## List the targets
 run: ## Run the whole platform: seven gRPC services + GraphQL gateway, SQLite, demo data
 	$(CARGO) run --bin patto
 
-test: test-rust test-e2e ## Run every test (PostgreSQL tests run when the local server answers)
+test: test-rust test-e2e k8s-validate ## Run every test (PostgreSQL tests run when the local server answers)
 
 # PostgreSQL-backed tests read PATTO_TEST_POSTGRES_URL; it is set only when the server answers,
 # so a laptop without PostgreSQL still runs the rest (CI sets PATTO_REQUIRE_POSTGRES=1).
@@ -48,3 +48,6 @@ schema: ## Print the gateway's GraphQL schema into gateway/schema.graphql
 
 bench: ## Benchmark gRPC latency and throughput against an in-run baseline
 	$(CARGO) run --release -q -p patto-bench
+
+k8s-validate: ## Render every k8s overlay, validate it (schemas, invariants, checkov: 0 failed), check its snapshot
+	bash k8s/validate.sh
