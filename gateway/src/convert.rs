@@ -4,6 +4,8 @@
 //! to resolve further. Input: GraphQL arguments become a request message, with errors that name the
 //! argument path so they can be reported as `BAD_USER_INPUT`.
 
+use std::borrow::Cow;
+
 use async_graphql::dynamic::FieldValue;
 use async_graphql::{Name, Number, Value as Gql};
 use base64::Engine;
@@ -55,8 +57,9 @@ fn err(path: &[String], message: impl Into<String>) -> InputError {
 // ---------------------------------------------------------------------------------------------
 // Output
 
-/// The GraphQL value of field `f` of `msg`, ready for the field's resolver.
-pub fn field_output(msg: &DynamicMessage, f: &FieldDescriptor) -> FieldValue<'static> {
+/// The GraphQL value of field `f` of `msg`, ready for the field's resolver. Nested messages are
+/// borrowed from `msg`, not copied: the parent value outlives its fields' resolution.
+pub fn field_output<'a>(msg: &'a DynamicMessage, f: &FieldDescriptor) -> FieldValue<'a> {
     if f.is_map() {
         let Some(entry) = f.kind().as_message().cloned() else {
             return FieldValue::NULL;
@@ -74,21 +77,53 @@ pub fn field_output(msg: &DynamicMessage, f: &FieldDescriptor) -> FieldValue<'st
             FieldValue::owned_any(e)
         }));
     }
+    let kind = f.kind();
     if f.is_list() {
-        let Some(items) = msg.get_field(f).as_list().map(<[Value]>::to_vec) else {
-            return FieldValue::NULL;
+        return match msg.get_field(f) {
+            Cow::Borrowed(Value::List(items)) => FieldValue::list(items.iter().filter_map(|v| {
+                let out = value_output(v, &kind);
+                // A zero or unknown enum has no GraphQL value: leave it out of the list.
+                (!out.is_null_value()).then_some(out)
+            })),
+            _ => FieldValue::list(Vec::<FieldValue<'a>>::new()),
         };
-        let kind = f.kind();
-        return FieldValue::list(items.iter().filter_map(|v| {
-            let out = value_output(v, &kind);
-            // A zero or unknown enum has no GraphQL value: leave it out of the list.
-            (!out.is_null_value()).then_some(out)
-        }));
     }
     if f.supports_presence() && !msg.has_field(f) {
         return FieldValue::NULL;
     }
-    value_output(&msg.get_field(f), &f.kind())
+    match msg.get_field(f) {
+        Cow::Borrowed(v) => value_output(v, &kind),
+        Cow::Owned(v) => value_output(&v, &kind).into_owned_value(),
+    }
+}
+
+/// As [`field_output`], consuming the message so nested messages move instead of being copied.
+pub fn field_output_owned(mut msg: DynamicMessage, f: &FieldDescriptor) -> FieldValue<'static> {
+    if f.is_map() || (f.supports_presence() && !msg.has_field(f)) {
+        return field_output(&msg, f).into_owned_value();
+    }
+    let kind = f.kind();
+    let Some(value) = msg.take_field(f) else {
+        return if f.is_list() {
+            FieldValue::list(Vec::<FieldValue<'static>>::new())
+        } else {
+            field_output(&msg, f).into_owned_value()
+        };
+    };
+    let one = |v: Value| -> FieldValue<'static> {
+        match v {
+            Value::Message(m) if matches!(&kind, Kind::Message(d) if !is_timestamp(d) && !is_wrapper(d)) => {
+                FieldValue::owned_any(m)
+            }
+            other => value_output(&other, &kind).into_owned_value(),
+        }
+    };
+    match value {
+        Value::List(items) if f.is_list() => {
+            FieldValue::list(items.into_iter().map(one).filter(|v| !v.is_null_value()))
+        }
+        other => one(other),
+    }
 }
 
 trait NullCheck {
@@ -101,21 +136,35 @@ impl NullCheck for FieldValue<'_> {
     }
 }
 
-fn value_output(v: &Value, kind: &Kind) -> FieldValue<'static> {
+/// Detaches a field value built from a temporary: only plain values can be, since a temporary
+/// message (an unset field's default) reads as null anyway.
+trait IntoOwned<'b> {
+    fn into_owned_value(self) -> FieldValue<'b>;
+}
+
+impl<'b> IntoOwned<'b> for FieldValue<'_> {
+    fn into_owned_value(self) -> FieldValue<'b> {
+        match self.as_value() {
+            Some(v) => FieldValue::value(v.clone()),
+            None => FieldValue::NULL,
+        }
+    }
+}
+
+fn value_output<'a>(v: &'a Value, kind: &Kind) -> FieldValue<'a> {
     match (v, kind) {
         (Value::Message(m), Kind::Message(desc)) => {
             if is_timestamp(desc) {
                 FieldValue::value(timestamp_output(m))
             } else if is_wrapper(desc) {
-                let inner = desc.get_field_by_name("value");
-                match inner {
+                match desc.get_field_by_name("value") {
                     Some(inner) => {
                         FieldValue::value(scalar_output(&m.get_field(&inner), &inner.kind()))
                     }
                     None => FieldValue::NULL,
                 }
             } else {
-                FieldValue::owned_any(m.clone())
+                FieldValue::borrowed_any(m)
             }
         }
         (v, kind) => FieldValue::value(scalar_output(v, kind)),

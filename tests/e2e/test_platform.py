@@ -139,11 +139,11 @@ def test_culture_answers_through_reflection_alone(platform):
 
 
 def test_pending_services_name_the_missing_rpc(platform):
-    with grpc.insecure_channel(platform["grpc"]["social"]) as channel:
+    with grpc.insecure_channel(platform["grpc"]["employment"]) as channel:
         with pytest.raises(grpc.RpcError) as err:
-            channel.unary_unary("/patto.social.v1.SocialService/ListBenefitSchemes")(b"", timeout=5)
+            channel.unary_unary("/patto.employment.v1.EmploymentService/ListJobOffers")(b"", timeout=5)
         assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
-        assert "patto.social.v1.SocialService/ListBenefitSchemes" in err.value.details()
+        assert "patto.employment.v1.EmploymentService/ListJobOffers" in err.value.details()
 
 
 def test_graphql_answers(platform):

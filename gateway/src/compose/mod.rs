@@ -808,7 +808,7 @@ impl Builder {
                         return FieldFuture::Value(None);
                     };
                     FieldFuture::Value(Some(FieldValue::list(
-                        c.items.iter().map(|m| FieldValue::owned_any(m.clone())),
+                        c.items.iter().map(|m| FieldValue::borrowed_any(m)),
                     )))
                 })
                 .description("The items of this page."),
@@ -1047,7 +1047,7 @@ impl Builder {
                             .await
                             .map_err(|e| errors::from_call(&e))?;
                         Ok(match (item, &result_field) {
-                            (Some(item), Some(f)) => Some(convert::field_output(&item, f)),
+                            (Some(item), Some(f)) => Some(convert::field_output_owned(item, f)),
                             (Some(item), None) => Some(FieldValue::owned_any(item)),
                             (None, _) if empty_list => {
                                 Some(FieldValue::list(Vec::<FieldValue<'static>>::new()))
