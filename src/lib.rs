@@ -243,6 +243,7 @@ impl Platform {
             reflect_timeout: Duration::from_secs(20),
             operation_timeout: Duration::from_secs(15),
             introspection: true,
+            shutdown_grace: Duration::from_secs(5),
         };
         let gateway_stop = on_stop();
         tasks.spawn(async move {

@@ -154,6 +154,7 @@ async fn main() {
         reflect_timeout: Duration::from_secs(5),
         operation_timeout: Duration::from_secs(10),
         introspection: true,
+        shutdown_grace: Duration::from_secs(5),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let gateway = tokio::spawn(patto_gateway::run(config, listener, async {
@@ -186,7 +187,14 @@ async fn main() {
         ),
     )
     .await;
-    let floor = measure("events, two fields each", graphql(gateway_addr, r#"{ events(istatCode: "082053", first: 20) { nodes { id name } } }"#)).await;
+    let floor = measure(
+        "events, two fields each",
+        graphql(
+            gateway_addr,
+            r#"{ events(istatCode: "082053", first: 20) { nodes { id name } } }"#,
+        ),
+    )
+    .await;
     let cross = measure(
         "cross-service query",
         graphql(

@@ -20,6 +20,8 @@ pub struct GatewayConfig {
     pub operation_timeout: Duration,
     /// Whether introspection is allowed (`PATTO_GRAPHQL_INTROSPECTION`, default true; off in production).
     pub introspection: bool,
+    /// How long in-flight requests may run after SIGTERM (`PATTO_SHUTDOWN_GRACE_SECS`, default 20).
+    pub shutdown_grace: Duration,
 }
 
 impl GatewayConfig {
@@ -63,6 +65,7 @@ impl GatewayConfig {
             reflect_timeout: secs("PATTO_REFLECT_TIMEOUT_SECS", 5)?,
             operation_timeout: secs("PATTO_GRAPHQL_TIMEOUT_SECS", 15)?,
             introspection: flag_or(src, "PATTO_GRAPHQL_INTROSPECTION", true)?,
+            shutdown_grace: secs("PATTO_SHUTDOWN_GRACE_SECS", 20)?,
         })
     }
 }

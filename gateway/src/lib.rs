@@ -101,12 +101,28 @@ pub async fn run(
         metrics: Arc::new(metrics::Metrics::default()),
     };
     tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "gateway serving");
-    let served = axum::serve(listener, http::router(state))
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = stop_tx.send(true);
-        })
-        .await;
+    let grace = config.shutdown_grace;
+    let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, http::router(state)).with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!("shutdown requested: draining in-flight requests");
+        let _ = stop_tx.send(true);
+        let _ = signalled_tx.send(());
+    });
+    // Draining is bounded: open subscriptions must not hold the process past its grace period.
+    let deadline = async move {
+        match signalled_rx.await {
+            Ok(()) => tokio::time::sleep(grace).await,
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    let served = tokio::select! {
+        result = server => result,
+        () = deadline => {
+            tracing::warn!(?grace, "grace period over: dropping requests still in flight");
+            Ok(())
+        }
+    };
     let _ = refresher.await;
     served.map_err(GatewayError::from)
 }

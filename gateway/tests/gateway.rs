@@ -40,6 +40,7 @@ impl Gateway {
             reflect_timeout: Duration::from_secs(5),
             operation_timeout: Duration::from_secs(10),
             introspection: true,
+            shutdown_grace: Duration::from_secs(5),
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(patto_gateway::run(config, listener, async {
@@ -264,6 +265,34 @@ async fn joins_errors_and_batching_over_real_services() {
         event_id.as_str(),
         "{mine}"
     );
+
+    // The programme indicators, merged across services; an unreachable service is named.
+    let today = Utc::now().date_naive();
+    let ind = gw
+        .graphql_with(
+            "query($s: String!, $e: String!) { municipality(istatCode: \"082053\") { indicators(period: {startDate: $s, endDate: $e}) {
+               fullyOnlineProcedures completedInteractions distinctCitizens unavailableServices procedures { service code fullyOnline } } } }",
+            json!({"s": (today - chrono::Duration::days(1)).to_string(), "e": (today + chrono::Duration::days(1)).to_string()}),
+            &[],
+        )
+        .await;
+    let ind = &ind["data"]["municipality"]["indicators"];
+    assert_eq!(
+        ind["procedures"],
+        json!([{"service": "culture", "code": "culture.event-booking", "fullyOnline": true}]),
+        "{ind}"
+    );
+    assert_eq!(ind["fullyOnlineProcedures"], 1);
+    assert!(
+        ind["completedInteractions"]
+            .as_str()
+            .unwrap()
+            .parse::<i64>()
+            .unwrap()
+            >= 1
+    );
+    assert!(ind["distinctCitizens"].as_i64().unwrap() >= 1);
+    assert_eq!(ind["unavailableServices"], json!(["social"]));
 
     // Bad input: the service's BadRequest violations arrive with the GraphQL argument path.
     let bad = gw
