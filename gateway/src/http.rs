@@ -22,6 +22,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::discovery::SchemaHandle;
 use crate::metrics::Metrics;
@@ -32,14 +33,9 @@ use crate::transport::Backends;
 pub const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 /// Header that asks for the backend call count.
 pub const DEBUG_HEADER: &str = "x-patto-debug";
-/// Request headers forwarded to every backend call.
-const FORWARDED: [&str; 5] = [
-    "authorization",
-    "traceparent",
-    "tracestate",
-    "x-request-id",
-    "x-pdnd-purpose-id",
-];
+/// Request headers forwarded to every backend call. Trace headers are not among them: each
+/// backend call carries its own span's context instead, injected by the transport.
+const FORWARDED: [&str; 3] = ["authorization", "x-request-id", "x-pdnd-purpose-id"];
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -282,9 +278,16 @@ async fn run(state: AppState, headers: &HeaderMap, body: serde_json::Value) -> R
     let started = Instant::now();
     let ctx = RequestCtx::new(Some(started + state.operation_timeout), metadata);
     // A hard stop a little after the budget, in case something ignores its deadline.
+    // One trace per operation, continuing the caller's trace context if it sent one.
+    let span = tracing::info_span!(
+        "graphql.operation",
+        otel.name = "graphql",
+        otel.kind = "server"
+    );
+    let _ = span.set_parent(patto_service_kit::observe::extract_context(headers));
     let outcome = tokio::time::timeout(
         state.operation_timeout + Duration::from_secs(1),
-        execute(&composition.schema, request, ctx.clone()),
+        tracing::Instrument::instrument(execute(&composition.schema, request, ctx.clone()), span),
     )
     .await;
     let mut response = match outcome {

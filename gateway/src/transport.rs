@@ -178,6 +178,19 @@ impl Backend {
             }
             req.set_timeout(left);
         }
+        // Continue the operation's trace in the service (W3C traceparent).
+        let mut trace = http::HeaderMap::new();
+        patto_service_kit::observe::inject_current(&mut trace);
+        for (k, v) in trace.iter() {
+            if let (Ok(k), Ok(v)) = (
+                tonic::metadata::MetadataKey::<tonic::metadata::Ascii>::from_bytes(
+                    k.as_str().as_bytes(),
+                ),
+                tonic::metadata::MetadataValue::<tonic::metadata::Ascii>::try_from(v.as_bytes()),
+            ) {
+                req.metadata_mut().insert(k, v);
+            }
+        }
         for (k, v) in &call.metadata {
             if let (Ok(k), Ok(v)) = (
                 k.parse::<tonic::metadata::MetadataKey<tonic::metadata::Ascii>>(),
@@ -199,6 +212,19 @@ impl Backend {
     }
 
     async fn unary_once(&self, call: &Call) -> Result<DynamicMessage, Status> {
+        let span = tracing::info_span!(
+            "grpc.client",
+            otel.name = %format!("{}/{}", call.method.parent_service().full_name(), call.method.name()),
+            otel.kind = "client",
+            rpc.system = "grpc",
+            rpc.service = %call.method.parent_service().full_name(),
+            rpc.method = %call.method.name(),
+            peer.service = %self.name,
+        );
+        tracing::Instrument::instrument(self.unary_traced(call), span).await
+    }
+
+    async fn unary_traced(&self, call: &Call) -> Result<DynamicMessage, Status> {
         let mut grpc = tonic::client::Grpc::new(self.channel.clone());
         grpc.ready()
             .await

@@ -214,6 +214,25 @@ async fn graphql_over_http_follows_the_spec() {
         status == 200 && metrics.contains("patto_gateway_operations_total"),
         "{metrics}"
     );
+    assert!(
+        metrics.contains("patto_gateway_backend_calls_total{service=\"culture\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("patto_gateway_circuit_open{service=\"culture\"} 0"),
+        "{metrics}"
+    );
+    // The service answers Prometheus on its gRPC port, over HTTP/1.1.
+    let (status, metrics) = testing::get(culture.addr, "/metrics").await;
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("patto_grpc_requests_total{rpc=\"grpc.reflection.v1.ServerReflection/ServerReflectionInfo\",code=\"OK\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("patto_grpc_request_seconds_bucket"),
+        "{metrics}"
+    );
     gw.stop().await;
     culture.stop().await.unwrap();
 }

@@ -19,6 +19,7 @@ use tonic::service::Routes;
 use tonic_health::ServingStatus;
 
 use crate::auth::{Anonymous, AuthLayer, Authenticator};
+use crate::observe::{Metrics, ObserveLayer};
 
 /// Why a service could not be hosted.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +46,7 @@ pub struct GrpcApp {
     services: Vec<&'static str>,
     authenticator: Arc<dyn Authenticator>,
     descriptors: &'static [u8],
+    metrics: Arc<Metrics>,
 }
 
 impl Default for GrpcApp {
@@ -61,6 +63,7 @@ impl GrpcApp {
             services: Vec::new(),
             authenticator: Arc::new(Anonymous),
             descriptors: patto_proto::FILE_DESCRIPTOR_SET,
+            metrics: Arc::new(Metrics::default()),
         }
     }
 
@@ -92,6 +95,11 @@ impl GrpcApp {
     pub fn with_descriptors(mut self, encoded_file_descriptor_set: &'static [u8]) -> Self {
         self.descriptors = encoded_file_descriptor_set;
         self
+    }
+
+    /// The counters served at `/metrics`.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
     }
 
     /// Fully-qualified names of the hosted services.
@@ -156,11 +164,27 @@ pub async fn serve(
             |b, name| b.with_service_name(*name),
         )
     };
-    let routes = app
+    let metrics = app.metrics.clone();
+    // Prometheus scrapes `/metrics` over HTTP/1.1 on the gRPC port itself: no second port.
+    let router = app
         .routes
         .add_service(health)
         .add_service(reflection().build_v1()?)
-        .add_service(reflection().build_v1alpha()?);
+        .add_service(reflection().build_v1alpha()?)
+        .into_axum_router()
+        .route(
+            "/metrics",
+            axum::routing::get(move || {
+                let metrics = metrics.clone();
+                async move {
+                    (
+                        [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                        metrics.render(),
+                    )
+                }
+            }),
+        );
+    let routes = Routes::from(router);
 
     let (fired_tx, fired_rx) = tokio::sync::oneshot::channel::<()>();
     let (drain_tx, drain_rx) = tokio::sync::watch::channel(false);
@@ -188,9 +212,11 @@ pub async fn serve(
         },
     );
     let server = tonic::transport::Server::builder()
+        .accept_http1(true)
         .layer(NameUnimplementedLayer {
             ours: Arc::new(app.services),
         })
+        .layer(ObserveLayer(app.metrics.clone()))
         .layer(AuthLayer(app.authenticator))
         .layer(tower_http::add_extension::AddExtensionLayer::new(Draining(
             drain_rx,

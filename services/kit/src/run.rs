@@ -49,7 +49,8 @@ where
 {
     let connection = db::connect_and_migrate::<M>(&config.database_url).await?;
     let grace = config.shutdown_grace;
-    let app = build(connection, config).await?;
+    let app = build(connection.clone(), config).await?;
+    app.metrics().watch_database(service.name, connection);
     tracing::info!(
         service = service.name,
         addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),

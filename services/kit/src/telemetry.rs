@@ -40,33 +40,67 @@ pub enum TelemetryError {
     Exporter(String),
 }
 
-/// Installs the global subscriber for `service_name`. A second call in the same process (the
-/// all-in-one, tests) keeps the first subscriber.
-pub fn init(service_name: &str, src: &dyn Source) -> Result<Telemetry, TelemetryError> {
-    let json = match src.get("PATTO_LOG_FORMAT").as_deref() {
-        None | Some("json") => true,
-        Some("text") => false,
-        Some(other) => {
+/// What telemetry to set up.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// JSON lines (true) or compact text logs.
+    pub json: bool,
+    /// The log filter.
+    pub filter: String,
+    /// OTLP/gRPC endpoint of the trace collector; none means no trace export.
+    pub otlp_endpoint: Option<String>,
+}
+
+impl Settings {
+    /// Reads `PATTO_LOG_FORMAT`, `RUST_LOG` and `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    pub fn from_source(src: &dyn Source) -> Result<Self, TelemetryError> {
+        let json = match src.get("PATTO_LOG_FORMAT").as_deref() {
+            None | Some("json") => true,
+            Some("text") => false,
+            Some(other) => {
+                return Err(ConfigError {
+                    var: "PATTO_LOG_FORMAT".into(),
+                    value: other.into(),
+                    expected: "`json` or `text`".into(),
+                }
+                .into());
+            }
+        };
+        let filter = src.get("RUST_LOG").unwrap_or_else(|| DEFAULT_FILTER.into());
+        if let Err(e) = EnvFilter::try_new(&filter) {
             return Err(ConfigError {
-                var: "PATTO_LOG_FORMAT".into(),
-                value: other.into(),
-                expected: "`json` or `text`".into(),
+                var: "RUST_LOG".into(),
+                value: filter,
+                expected: format!("a tracing filter such as `info` or `patto=debug` ({e})"),
             }
             .into());
         }
-    };
-    let filter = EnvFilter::try_new(src.get("RUST_LOG").unwrap_or_else(|| DEFAULT_FILTER.into()))
-        .map_err(|e| ConfigError {
-        var: "RUST_LOG".into(),
-        value: src.get("RUST_LOG").unwrap_or_default(),
-        expected: format!("a tracing filter such as `info` or `patto=debug` ({e})"),
-    })?;
+        Ok(Self {
+            json,
+            filter,
+            otlp_endpoint: src.get("OTEL_EXPORTER_OTLP_ENDPOINT"),
+        })
+    }
+}
 
-    let provider = match src.get("OTEL_EXPORTER_OTLP_ENDPOINT") {
+/// Installs the global subscriber for `service_name`, configured from `src`. A second call in
+/// the same process (the all-in-one, tests) keeps the first subscriber.
+pub fn init(service_name: &str, src: &dyn Source) -> Result<Telemetry, TelemetryError> {
+    init_with(service_name, Settings::from_source(src)?)
+}
+
+/// Installs the global subscriber for `service_name` with explicit settings.
+pub fn init_with(service_name: &str, settings: Settings) -> Result<Telemetry, TelemetryError> {
+    let json = settings.json;
+    let filter =
+        EnvFilter::try_new(&settings.filter).unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let provider = match settings.otlp_endpoint {
         None => None,
-        Some(_) => {
+        Some(endpoint) => {
+            use opentelemetry_otlp::WithExportConfig;
             let exporter = opentelemetry_otlp::SpanExporter::builder()
                 .with_tonic()
+                .with_endpoint(endpoint)
                 .build()
                 .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
             let resource = opentelemetry_sdk::Resource::builder()

@@ -175,3 +175,54 @@ impl Drop for TestPostgres {
         .join();
     }
 }
+
+/// POSTs a JSON body over a plain HTTP/1.1 connection (closed after the answer) and returns the
+/// status and the body: enough for end-to-end tests of the gateway without an HTTP client crate.
+pub async fn post_json(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
+    let mut all = vec![("content-type", "application/json")];
+    all.extend_from_slice(headers);
+    http1(addr, "POST", path, &all, body).await
+}
+
+/// GETs `path` over a plain HTTP/1.1 connection and returns the status and the body.
+pub async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    http1(addr, "GET", path, &[], "").await
+}
+
+async fn http1(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nhost: localhost\r\n{extra}content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(60), stream.read_to_end(&mut raw))
+        .await
+        .expect("an answer in time")
+        .expect("read");
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, body.to_owned())
+}
