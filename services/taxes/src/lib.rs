@@ -1,14 +1,30 @@
-//! `patto-taxes`: Local taxes (tributi locali), `patto.taxes.v1`.
+//! `patto-taxes`: the local taxes service (`patto.taxes.v1`).
 //!
-//! The service is hosted with its full contract, health, reflection and indicators. Its domain
-//! arrives with its own issue; until then every RPC of `TaxesService` answers UNIMPLEMENTED naming
-//! itself, and the indicators list no procedure: no made-up data.
+//! IMU computed from the cadastral units citizens hold (read from the building service over gRPC,
+//! one batched call per request), TARI and TEFA from the comuni's tariffs, the comuni's rates and
+//! tariffs as data, tax positions, their pagoPA debt positions with notice numbers (NAV/IUV) and
+//! payments, and the bulk import of a comune's tax roll. Split as every Patto service is:
+//! [`domain`] holds the rules without I/O, [`store`] the database, [`grpc`] the API, [`building`] the
+//! client of the building service; [`run`] wires them into the service kit.
+
+pub mod building;
+pub mod compute;
+pub mod demo;
+pub mod domain;
+pub mod error;
+pub mod grpc;
+pub mod store;
 
 use std::future::Future;
 
-use patto_proto::taxes::v1::taxes_service_server::{TaxesService, TaxesServiceServer};
+use chrono::Utc;
+use patto_proto::taxes::v1::taxes_service_server::TaxesServiceServer;
 use patto_service_kit::config::ServiceName;
-use patto_service_kit::{GrpcApp, RunError, ServiceConfig, serve_pending};
+use patto_service_kit::indicators::IndicatorsServer;
+use patto_service_kit::{GrpcApp, RunError, ServiceConfig, serve_service};
+
+pub use building::BuildingClient;
+pub use store::migration::Migrator;
 
 /// Name and default port of this service.
 pub const SERVICE: ServiceName = ServiceName {
@@ -16,24 +32,54 @@ pub const SERVICE: ServiceName = ServiceName {
     default_port: 50055,
 };
 
-/// The `TaxesService` implementation: the generated defaults, until the domain lands.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TaxesApi;
+/// The gRPC services of taxes over `store`, reading cadastral units through `building`: the taxes
+/// API and the indicators.
+pub fn app(store: store::Store, building: BuildingClient) -> GrpcApp {
+    GrpcApp::new()
+        .add_service(IndicatorsServer::new(store.db().clone(), domain::PROCEDURES).into_service())
+        .add_service(TaxesServiceServer::new(grpc::TaxesApi::new(
+            store, building,
+        )))
+}
 
-impl TaxesService for TaxesApi {}
-
-/// Serves the service on `listener` until `shutdown` completes.
+/// Connects and migrates the database, connects (lazily) to the building service named by the
+/// config's peers, seeds demo data if the config asks, and serves on `listener` until `shutdown`
+/// completes.
 pub async fn run(
     config: ServiceConfig,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
-    serve_pending(
+    serve_service::<Migrator, _, _>(
         SERVICE,
         config,
         listener,
         shutdown,
-        GrpcApp::new().add_service(TaxesServiceServer::new(TaxesApi)),
+        |db, config| async move {
+            let url = config
+                .peer("building")
+                .unwrap_or("http://127.0.0.1:50052")
+                .to_owned();
+            let building = BuildingClient::connect_lazy(&url).map_err(|e| {
+                sea_orm::DbErr::Custom(format!(
+                    "BUILDING_GRPC_URL={url} is not a usable endpoint: {e}"
+                ))
+            })?;
+            let store = store::Store::new(db, config.indicators_salt.clone());
+            if config.demo_data {
+                let seeded = demo::seed(&store, &building, Utc::now()).await?;
+                if seeded.comuni > 0 || seeded.tax_positions > 0 {
+                    tracing::info!(
+                        comuni = seeded.comuni,
+                        tax_positions = seeded.tax_positions,
+                        debt_positions = seeded.debt_positions,
+                        payments = seeded.payments,
+                        "taxes demo data seeded"
+                    );
+                }
+            }
+            Ok(app(store, building))
+        },
     )
     .await
 }
