@@ -59,7 +59,10 @@ async fn one_query_spans_the_services() {
                     benefitSchemes {{ name }} }}
                  citizen(fiscalCode: "{citizen}") {{ fiscalCode
                     eventBookings {{ code event {{ name }} }}
-                    benefitApplications {{ protocolNumber status }} }} }}"#
+                    benefitApplications {{ protocolNumber status }}
+                    properties {{ __typename }}
+                    buildingPermits {{ kind status }}
+                    taxPositions {{ year tribute amountDue {{ cents }} }} }} }}"#
         ),
     )
     .await;
@@ -75,11 +78,17 @@ async fn one_query_spans_the_services() {
         !c["benefitApplications"].as_array().unwrap().is_empty(),
         "{c}"
     );
+    for list in ["properties", "buildingPermits", "taxPositions"] {
+        assert!(c[list].is_array(), "{list}: {c}");
+    }
+    // Four services answered the one query.
     let per_service = &out["extensions"]["backendCalls"]["perService"];
-    assert!(
-        per_service["culture"].as_u64().unwrap() >= 1
-            && per_service["social"].as_u64().unwrap() >= 1
-    );
+    for service in ["culture", "social", "building", "taxes"] {
+        assert!(
+            per_service[service].as_u64().unwrap_or(0) >= 1,
+            "{service} not called: {per_service}"
+        );
+    }
 
     // The call count depends on the query's shape, not on how many comuni it covers.
     let shape = "events(first: 1) { name venue { name } } benefitSchemes { name }";
