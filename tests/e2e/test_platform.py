@@ -138,12 +138,13 @@ def test_culture_answers_through_reflection_alone(platform):
         assert "fiscal_code" in bad.value.details()
 
 
-def test_pending_services_name_the_missing_rpc(platform):
-    with grpc.insecure_channel(platform["grpc"]["employment"]) as channel:
+def test_unknown_rpcs_are_named(platform):
+    # Each service hosts only its own theme: another theme's RPC is UNIMPLEMENTED, and says so.
+    with grpc.insecure_channel(platform["grpc"]["culture"]) as channel:
         with pytest.raises(grpc.RpcError) as err:
-            channel.unary_unary("/patto.employment.v1.EmploymentService/ListJobOffers")(b"", timeout=5)
+            channel.unary_unary("/patto.social.v1.SocialService/ListBenefitSchemes")(b"", timeout=5)
         assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
-        assert "patto.employment.v1.EmploymentService/ListJobOffers" in err.value.details()
+        assert "does not host patto.social.v1.SocialService" in err.value.details()
 
 
 def test_graphql_answers(platform):

@@ -19,11 +19,12 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::domain;
 use crate::store::{self, EventFilter, Store, booking, event, venue};
+use patto_service_kit::validate::{
+    any_id, asked_keys, batch_keys, fiscal_code_key, istat_key, optional_enum,
+};
 
 /// Most rows one import stream may carry; larger programmes go in several imports.
 pub const MAX_IMPORT_ROWS: usize = 50_000;
-/// Keys accepted by one lookup or extension call.
-pub const MAX_BATCH_KEYS: usize = 1_000;
 
 /// The `patto.culture.v1.CultureService` implementation.
 #[derive(Clone)]
@@ -112,64 +113,6 @@ fn booking_to_pb(b: booking::Model) -> pb::Booking {
         code: b.code,
         created_time: Some(time::to_timestamp(b.created_at)),
         cancelled_time: b.cancelled_at.map(time::to_timestamp),
-    }
-}
-
-/// Validates the keys of a lookup or extension call and returns them without duplicates.
-fn batch_keys(
-    keys: &[String],
-    check: impl Fn(&str) -> Result<String, String>,
-) -> Result<Vec<String>, ServiceError> {
-    let mut v = Violations::new();
-    v.check(
-        keys.len() <= MAX_BATCH_KEYS,
-        "keys",
-        format!("at most {MAX_BATCH_KEYS} keys per call"),
-    );
-    let mut out = BTreeSet::new();
-    for (i, key) in keys.iter().enumerate() {
-        match check(key) {
-            Ok(k) => {
-                out.insert(k);
-            }
-            Err(msg) => v.add(format!("keys[{i}]"), msg),
-        }
-    }
-    v.into_result()?;
-    Ok(out.into_iter().collect())
-}
-
-fn any_id(key: &str) -> Result<String, String> {
-    let key = key.trim();
-    if key.is_empty() || key.len() > 64 {
-        Err("must be an id of 1 to 64 characters".into())
-    } else {
-        Ok(key.to_owned())
-    }
-}
-
-fn istat_key(key: &str) -> Result<String, String> {
-    if ids::is_known_istat_code(key) {
-        Ok(key.to_owned())
-    } else {
-        Err(format!(
-            "`{key}` is not the ISTAT code of a comune of the Città Metropolitana di Palermo"
-        ))
-    }
-}
-
-fn fiscal_code_key(key: &str) -> Result<String, String> {
-    ids::canonical_fiscal_code(key).map_err(|e| format!("is not a valid codice fiscale: {e}"))
-}
-
-fn optional_enum<E: TryFrom<i32>>(value: i32, field: &str, v: &mut Violations) -> Option<i32> {
-    match value {
-        0 => None,
-        n if E::try_from(n).is_ok() => Some(n),
-        n => {
-            v.add(field, format!("{n} is not a known value"));
-            None
-        }
     }
 }
 
@@ -336,15 +279,8 @@ impl CultureService for CultureApi {
     ) -> Answer<pb::ListCitizenBookingsResponse> {
         let req = request.into_inner();
         // Answer under the key the caller sent, even when it is an omocodic variant.
-        let mut asked: Vec<(String, String)> = Vec::new();
         let canonical = batch_keys(&req.keys, fiscal_code_key)?;
-        for key in &req.keys {
-            if let Ok(c) = ids::canonical_fiscal_code(key)
-                && !asked.iter().any(|(k, _)| k == key)
-            {
-                asked.push((key.clone(), c));
-            }
-        }
+        let asked = asked_keys(&req.keys, fiscal_code_key);
         let rows = self
             .store
             .bookings_by_citizen(&canonical)

@@ -660,15 +660,22 @@ async fn shutdown_reports_not_serving_and_ends_within_grace() {
     );
 }
 
-/// Tells the test when a call has reached the server (through the kit's authentication hook).
-struct ArrivalSignal(std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>);
+/// Tells the test when the `n`-th call has reached the server (through the kit's authentication
+/// hook, which sees every call).
+struct ArrivalSignal {
+    seen: std::sync::atomic::AtomicUsize,
+    nth: usize,
+    tx: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+}
 
 impl patto_service_kit::auth::Authenticator for ArrivalSignal {
     fn authenticate(
         &self,
         _: &http::HeaderMap,
     ) -> Result<patto_service_kit::Principal, tonic::Status> {
-        if let Some(tx) = self.0.lock().unwrap().take() {
+        if self.seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == self.nth
+            && let Some(tx) = self.tx.lock().unwrap().take()
+        {
             let _ = tx.send(());
         }
         Ok(patto_service_kit::Principal::Anonymous)
@@ -684,9 +691,12 @@ async fn in_flight_calls_finish_during_drain() {
     let store = Store::new(db.clone(), SALT);
     demo::seed(&store, Utc::now()).await.unwrap();
     let (arrived_tx, arrived) = tokio::sync::oneshot::channel();
-    let app = patto_culture::app(store).with_authenticator(std::sync::Arc::new(ArrivalSignal(
-        std::sync::Mutex::new(Some(arrived_tx)),
-    )));
+    // Call 1 is the health watch below, call 2 the one held in flight.
+    let app = patto_culture::app(store).with_authenticator(std::sync::Arc::new(ArrivalSignal {
+        seen: std::sync::atomic::AtomicUsize::new(0),
+        nth: 2,
+        tx: std::sync::Mutex::new(Some(arrived_tx)),
+    }));
     let server = TestServer::start_with_grace(app, Duration::from_secs(20)).await;
     let mut client = CultureServiceClient::new(server.channel().await);
     let mut health = tonic_health::pb::health_client::HealthClient::new(server.channel().await)

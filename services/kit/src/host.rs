@@ -119,6 +119,11 @@ impl Draining {
         request.extensions().get::<Self>().cloned()
     }
 
+    /// A handle over a drain flag, for code that hosts streams outside the kit (tests).
+    pub fn from_receiver(rx: tokio::sync::watch::Receiver<bool>) -> Self {
+        Self(rx)
+    }
+
     /// Completes once the server drains (or is gone).
     pub async fn wait(&mut self) {
         let _ = self.0.wait_for(|draining| *draining).await;

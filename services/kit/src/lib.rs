@@ -29,6 +29,7 @@ pub mod stream;
 pub mod telemetry;
 pub mod testing;
 pub mod time;
+pub mod validate;
 
 pub use auth::Principal;
 pub use config::{ConfigError, ServiceConfig, Source};

@@ -2,7 +2,6 @@
 
 use std::future::Future;
 
-use futures::StreamExt;
 use tokio::sync::mpsc;
 use tonic::Status;
 use tonic::codegen::BoxStream;
@@ -22,25 +21,66 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     let (tx, rx) = mpsc::channel(16);
-    if let Some(mut draining) = draining {
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            tokio::select! {
-                () = draining.wait() => {
-                    let _ = tx.send(Err(Status::unavailable("the server is shutting down; reconnect to continue"))).await;
-                }
-                () = tx.closed() => {}
-            }
-        });
-    }
     tokio::spawn(produce(tx));
-    // An error ends the stream: nothing may follow a status.
-    let stream = tokio_stream::wrappers::ReceiverStream::new(rx).scan(false, |ended, item| {
-        let out = if *ended { None } else { Some(item) };
-        if matches!(out, Some(Err(_))) {
-            *ended = true;
+    // The stream ends when the producer does, after an error (nothing may follow a status), or
+    // with UNAVAILABLE when the server drains. No task holds a sender, so the end is prompt.
+    let stream = futures::stream::unfold((rx, draining, false), |(mut rx, mut draining, ended)| async move {
+        if ended {
+            return None;
         }
-        std::future::ready(out)
+        let drained = async {
+            match draining.as_mut() {
+                Some(d) => d.wait().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            item = rx.recv() => item.map(|item| {
+                let last = item.is_err();
+                (item, (rx, draining, last))
+            }),
+            () = drained => Some((
+                Err(Status::unavailable("the server is shutting down; reconnect to continue")),
+                (rx, draining, true),
+            )),
+        }
     });
     Box::pin(stream)
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::StreamExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_finite_stream_ends_when_its_producer_does() {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let draining = crate::host::Draining::from_receiver(rx);
+        let items: Vec<_> = spawn_stream(Some(draining), |tx| async move {
+            for i in 0..3 {
+                let _ = tx.send(Ok(i)).await;
+            }
+        })
+        .collect()
+        .await;
+        assert_eq!(items.iter().filter(|i| i.is_ok()).count(), 3);
+        assert_eq!(items.len(), 3);
+        drop(tx);
+    }
+
+    #[tokio::test]
+    async fn draining_ends_an_endless_stream_with_unavailable() {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let mut stream = spawn_stream(Some(crate::host::Draining::from_receiver(rx)), |tx| async move {
+            let _ = tx.send(Ok(1)).await;
+            std::future::pending::<()>().await;
+        });
+        assert_eq!(stream.next().await.unwrap().unwrap(), 1);
+        let _ = tx.send(true);
+        assert_eq!(stream.next().await.unwrap().unwrap_err().code(), tonic::Code::Unavailable);
+        assert!(stream.next().await.is_none());
+    }
 }

@@ -8,11 +8,11 @@ pub mod cadastre;
 pub mod permit;
 pub mod terms;
 
-use chrono::NaiveDate;
 use patto_proto::building::v1 as pb;
 use patto_service_kit::error::Violations;
 use patto_service_kit::ids;
 use patto_service_kit::indicators::Procedure;
+pub use patto_service_kit::validate::{holder_code, optional_day};
 
 /// Longest short text accepted (names, subjects, file names).
 pub const MAX_NAME_LEN: usize = 200;
@@ -80,38 +80,9 @@ pub fn filing_procedure(kind: pb::BuildingPermitKind) -> &'static Procedure {
     }
 }
 
-/// Validates the codice fiscale of a person (16 characters, omocodia resolved) or of a company or
-/// public body (11-digit partita IVA) and returns its canonical form.
-pub fn holder_code(input: &str) -> Result<String, String> {
-    let s = input.trim();
-    if s.len() == 11 && s.bytes().all(|b| b.is_ascii_digit()) {
-        return ids::validate_partita_iva(s)
-            .map(|()| s.to_owned())
-            .map_err(|e| format!("is not a valid partita IVA: {e}"));
-    }
-    ids::canonical_fiscal_code(s).map_err(|e| {
-        format!("is not a valid codice fiscale (16 characters) or partita IVA (11 digits): {e}")
-    })
-}
-
 /// Validates a person's codice fiscale and returns its canonical form.
 pub fn person_code(input: &str) -> Result<String, String> {
     ids::canonical_fiscal_code(input).map_err(|e| format!("is not a valid codice fiscale: {e}"))
-}
-
-/// Parses an optional ISO day: empty is `None`; anything else must be `YYYY-MM-DD`.
-pub fn optional_day(value: &str, field: &str, v: &mut Violations) -> Option<NaiveDate> {
-    let value = value.trim();
-    if value.is_empty() {
-        return None;
-    }
-    match NaiveDate::parse_from_str(value, "%Y-%m-%d") {
-        Ok(d) => Some(d),
-        Err(_) => {
-            v.add(field, format!("`{value}` is not a date; use YYYY-MM-DD"));
-            None
-        }
-    }
 }
 
 /// Checks a bounded text field and returns it trimmed.

@@ -17,7 +17,7 @@ use patto_service_kit::error::{ServiceError, Violations};
 use patto_service_kit::host::Draining;
 use patto_service_kit::paging::Page;
 use patto_service_kit::stream::spawn_stream;
-use patto_service_kit::{Principal, ids, time};
+use patto_service_kit::{Principal, time};
 use tokio::sync::broadcast;
 use tonic::codegen::BoxStream;
 use tonic::{Request, Response, Status, Streaming};
@@ -31,11 +31,12 @@ use crate::domain::{
 };
 use crate::store::{Edit, PermitFilter, PermitRecord, Store, UnitFilter};
 use convert::{ownership_to_pb, permit_to_pb, transition_to_pb, unit_to_pb};
+use patto_service_kit::validate::{
+    any_id, asked_keys, batch_keys, istat_check, istat_key, optional_enum,
+};
 
 /// Most rows one import stream may carry; larger extracts go in several imports.
 pub const MAX_IMPORT_ROWS: usize = 100_000;
-/// Keys accepted by one lookup or extension call.
-pub const MAX_BATCH_KEYS: usize = 1_000;
 /// Longest protocol number accepted from a comune's protocollo.
 const MAX_PROTOCOL_LEN: usize = 64;
 
@@ -47,73 +48,6 @@ pub struct BuildingApi {
 }
 
 type Answer<T> = Result<Response<T>, Status>;
-
-/// Validates the keys of a lookup or extension call and returns them without duplicates.
-fn batch_keys(
-    keys: &[String],
-    check: impl Fn(&str) -> Result<String, String>,
-) -> Result<Vec<String>, ServiceError> {
-    let mut v = Violations::new();
-    v.check(
-        keys.len() <= MAX_BATCH_KEYS,
-        "keys",
-        format!("at most {MAX_BATCH_KEYS} keys per call"),
-    );
-    let mut out = BTreeSet::new();
-    for (i, key) in keys.iter().enumerate() {
-        match check(key) {
-            Ok(k) => {
-                out.insert(k);
-            }
-            Err(msg) => v.add(format!("keys[{i}]"), msg),
-        }
-    }
-    v.into_result()?;
-    Ok(out.into_iter().collect())
-}
-
-/// Each key as sent, with its canonical form (keys are answered under what the caller sent).
-fn asked_keys(keys: &[String]) -> Vec<(String, String)> {
-    let mut asked: Vec<(String, String)> = Vec::new();
-    for key in keys {
-        if let Ok(c) = holder_code(key)
-            && !asked.iter().any(|(k, _)| k == key)
-        {
-            asked.push((key.clone(), c));
-        }
-    }
-    asked
-}
-
-fn any_id(key: &str) -> Result<String, String> {
-    let key = key.trim();
-    if key.is_empty() || key.len() > 64 {
-        Err("must be an id of 1 to 64 characters".into())
-    } else {
-        Ok(key.to_owned())
-    }
-}
-
-fn istat_key(key: &str) -> Result<String, String> {
-    if ids::is_known_istat_code(key) {
-        Ok(key.to_owned())
-    } else {
-        Err(format!(
-            "`{key}` is not the ISTAT code of a comune of the Città Metropolitana di Palermo"
-        ))
-    }
-}
-
-fn optional_enum<E: TryFrom<i32>>(value: i32, field: &str, v: &mut Violations) -> Option<i32> {
-    match value {
-        0 => None,
-        n if E::try_from(n).is_ok() => Some(n),
-        n => {
-            v.add(field, format!("{n} is not a known value"));
-            None
-        }
-    }
-}
 
 fn required_id(value: &str, field: &str, v: &mut Violations) -> String {
     any_id(value)
@@ -130,17 +64,6 @@ fn optional_time(
     let parsed = time::from_timestamp(t);
     v.check(parsed.is_some(), field, "is not a valid timestamp");
     parsed
-}
-
-fn istat_check(code: &str, field: &str, required: bool, v: &mut Violations) {
-    if code.is_empty() && !required {
-        return;
-    }
-    v.check(
-        ids::is_known_istat_code(code),
-        field,
-        "must be the ISTAT code of a comune of the Città Metropolitana di Palermo, e.g. 082053",
-    );
 }
 
 /// Which side of the procedure a workflow RPC belongs to.
@@ -396,7 +319,7 @@ impl BuildingService for BuildingApi {
             .holdings(&visible, from, to, istat)
             .await
             .map_err(ServiceError::from)?;
-        let items = asked_keys(&req.keys)
+        let items = asked_keys(&req.keys, holder_code)
             .into_iter()
             .filter_map(|(key, cf)| {
                 let holdings: Vec<pb::PropertyHolding> = rows
@@ -616,7 +539,7 @@ impl BuildingService for BuildingApi {
             .permits_by_applicant(&canonical, status)
             .await
             .map_err(ServiceError::from)?;
-        let items = asked_keys(&req.keys)
+        let items = asked_keys(&req.keys, holder_code)
             .into_iter()
             .filter_map(|(key, cf)| {
                 let permits: Vec<pb::BuildingPermit> = rows

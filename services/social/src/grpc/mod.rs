@@ -3,8 +3,6 @@
 
 mod convert;
 
-use std::collections::BTreeSet;
-
 use chrono::Utc;
 use futures::StreamExt;
 use patto_proto::social::v1 as pb;
@@ -29,11 +27,12 @@ use crate::store::{
     Actor, ApplicationFilter, ApplicationView, ImportRow, SchemeFilter, Store, scheme,
 };
 pub use convert::{application_to_pb, isee_to_pb, ranking_to_pb, scheme_to_pb};
+use patto_service_kit::validate::{
+    any_id, asked_keys, batch_keys, fiscal_code_key, istat_key, optional_enum,
+};
 
 /// Most rows one import stream may carry; larger extracts go in several imports.
 pub const MAX_IMPORT_ROWS: usize = 50_000;
-/// Keys accepted by one lookup or extension call.
-pub const MAX_BATCH_KEYS: usize = 1_000;
 
 /// The `patto.social.v1.SocialService` implementation.
 #[derive(Clone)]
@@ -129,78 +128,6 @@ fn operator_actor(p: &Principal) -> Actor {
 /// True when the change is the citizen's own online interaction (not an operator's work).
 fn online(p: &Principal) -> bool {
     matches!(p, Principal::Citizen { .. } | Principal::Anonymous)
-}
-
-/// Validates the keys of a lookup or extension call and returns them without duplicates.
-fn batch_keys(
-    keys: &[String],
-    check: impl Fn(&str) -> Result<String, String>,
-) -> Result<Vec<String>, ServiceError> {
-    let mut v = Violations::new();
-    v.check(
-        keys.len() <= MAX_BATCH_KEYS,
-        "keys",
-        format!("at most {MAX_BATCH_KEYS} keys per call"),
-    );
-    let mut out = BTreeSet::new();
-    for (i, key) in keys.iter().enumerate() {
-        match check(key) {
-            Ok(k) => {
-                out.insert(k);
-            }
-            Err(msg) => v.add(format!("keys[{i}]"), msg),
-        }
-    }
-    v.into_result()?;
-    Ok(out.into_iter().collect())
-}
-
-fn any_id(key: &str) -> Result<String, String> {
-    let key = key.trim();
-    if key.is_empty() || key.len() > 64 || key.contains(char::is_control) {
-        Err("must be an id of 1 to 64 characters".into())
-    } else {
-        Ok(key.to_owned())
-    }
-}
-
-fn istat_key(key: &str) -> Result<String, String> {
-    if ids::is_known_istat_code(key) {
-        Ok(key.to_owned())
-    } else {
-        Err(format!(
-            "`{key}` is not the ISTAT code of a comune of the Città Metropolitana di Palermo"
-        ))
-    }
-}
-
-fn fiscal_code_key(key: &str) -> Result<String, String> {
-    ids::canonical_fiscal_code(key).map_err(|e| format!("is not a valid codice fiscale: {e}"))
-}
-
-/// The keys as sent, each with its canonical fiscal code, so answers come back under the key the
-/// caller used even when it is an omocodic variant.
-fn asked_fiscal_codes(keys: &[String]) -> Vec<(String, String)> {
-    let mut asked: Vec<(String, String)> = Vec::new();
-    for key in keys {
-        if let Ok(c) = ids::canonical_fiscal_code(key)
-            && !asked.iter().any(|(k, _)| k == key)
-        {
-            asked.push((key.clone(), c));
-        }
-    }
-    asked
-}
-
-fn optional_enum<E: TryFrom<i32>>(value: i32, field: &str, v: &mut Violations) -> Option<i32> {
-    match value {
-        0 => None,
-        n if E::try_from(n).is_ok() => Some(n),
-        n => {
-            v.add(field, format!("{n} is not a known value"));
-            None
-        }
-    }
 }
 
 fn id_field(value: &str, field: &str, v: &mut Violations) -> String {
@@ -489,7 +416,7 @@ impl SocialService for SocialApi {
             .into_iter()
             .filter(|d| self.access.authorize_read(&p, &d.record()).is_ok())
             .collect();
-        let items = asked_fiscal_codes(&req.keys)
+        let items = asked_keys(&req.keys, fiscal_code_key)
             .into_iter()
             .filter_map(|(key, cf)| {
                 let declarations: Vec<pb::IseeDeclaration> = rows
@@ -652,7 +579,7 @@ impl SocialService for SocialApi {
             .await
             .map_err(ServiceError::from)?;
         let rows = self.readable_applications(&p, rows);
-        let items = asked_fiscal_codes(&req.keys)
+        let items = asked_keys(&req.keys, fiscal_code_key)
             .into_iter()
             .filter_map(|(key, cf)| {
                 let applications: Vec<pb::BenefitApplication> = rows

@@ -34,11 +34,12 @@ use crate::store::{
     DebtFilter, DebtRecord, PositionFilter, Receipt, RollRow, Store, TariDeclaration,
 };
 use convert::{debt_status, debt_to_pb, declaration_to_pb, position_to_pb, registration_to_pb};
+use patto_service_kit::validate::{
+    any_id, asked_keys, batch_keys, istat_check, istat_key, optional_enum,
+};
 
 /// Most rows one tax roll stream may carry; larger rolls go in several imports.
 pub const MAX_IMPORT_ROWS: usize = 100_000;
-/// Keys accepted by one lookup or extension call.
-pub const MAX_BATCH_KEYS: usize = 1_000;
 
 /// The `patto.taxes.v1.TaxesService` implementation.
 #[derive(Clone)]
@@ -49,83 +50,6 @@ pub struct TaxesApi {
 }
 
 type Answer<T> = Result<Response<T>, Status>;
-
-fn batch_keys(
-    keys: &[String],
-    check: impl Fn(&str) -> Result<String, String>,
-) -> Result<Vec<String>, ServiceError> {
-    let mut v = Violations::new();
-    v.check(
-        keys.len() <= MAX_BATCH_KEYS,
-        "keys",
-        format!("at most {MAX_BATCH_KEYS} keys per call"),
-    );
-    let mut out = BTreeSet::new();
-    for (i, key) in keys.iter().enumerate() {
-        match check(key) {
-            Ok(k) => {
-                out.insert(k);
-            }
-            Err(msg) => v.add(format!("keys[{i}]"), msg),
-        }
-    }
-    v.into_result()?;
-    Ok(out.into_iter().collect())
-}
-
-/// Each key as sent, with its canonical form (answers go under what the caller sent).
-fn asked_keys(keys: &[String]) -> Vec<(String, String)> {
-    let mut asked: Vec<(String, String)> = Vec::new();
-    for key in keys {
-        if let Ok(c) = holder_code(key)
-            && !asked.iter().any(|(k, _)| k == key)
-        {
-            asked.push((key.clone(), c));
-        }
-    }
-    asked
-}
-
-fn any_id(key: &str) -> Result<String, String> {
-    let key = key.trim();
-    if key.is_empty() || key.len() > 64 {
-        Err("must be an id of 1 to 64 characters".into())
-    } else {
-        Ok(key.to_owned())
-    }
-}
-
-fn istat_key(key: &str) -> Result<String, String> {
-    if ids::is_known_istat_code(key) {
-        Ok(key.to_owned())
-    } else {
-        Err(format!(
-            "`{key}` is not the ISTAT code of a comune of the Città Metropolitana di Palermo"
-        ))
-    }
-}
-
-fn optional_enum<E: TryFrom<i32>>(value: i32, field: &str, v: &mut Violations) -> Option<i32> {
-    match value {
-        0 => None,
-        n if E::try_from(n).is_ok() => Some(n),
-        n => {
-            v.add(field, format!("{n} is not a known value"));
-            None
-        }
-    }
-}
-
-fn istat_check(code: &str, field: &str, required: bool, v: &mut Violations) {
-    if code.is_empty() && !required {
-        return;
-    }
-    v.check(
-        ids::is_known_istat_code(code),
-        field,
-        "must be the ISTAT code of a comune of the Città Metropolitana di Palermo, e.g. 082053",
-    );
-}
 
 fn taxpayer(code: &str, field: &str, v: &mut Violations) -> String {
     holder_code(code)
@@ -480,7 +404,7 @@ impl TaxesService for TaxesApi {
             .await
             .map_err(ServiceError::from)?;
         let now = Utc::now();
-        let items = asked_keys(&req.keys)
+        let items = asked_keys(&req.keys, holder_code)
             .into_iter()
             .filter_map(|(key, cf)| {
                 let positions: Vec<pb::TaxPosition> = rows
@@ -508,7 +432,7 @@ impl TaxesService for TaxesApi {
             .registrations_of(&canonical, req.include_ended, Utc::now().date_naive())
             .await
             .map_err(ServiceError::from)?;
-        let items = asked_keys(&req.keys)
+        let items = asked_keys(&req.keys, holder_code)
             .into_iter()
             .filter_map(|(key, cf)| {
                 let registrations: Vec<pb::TariRegistration> = rows
@@ -565,7 +489,7 @@ impl TaxesService for TaxesApi {
             .await
             .map_err(ServiceError::from)?;
         let now = Utc::now();
-        let items = asked_keys(&req.keys)
+        let items = asked_keys(&req.keys, holder_code)
             .into_iter()
             .filter_map(|(key, cf)| {
                 let debt_positions: Vec<pb::DebtPosition> = rows
