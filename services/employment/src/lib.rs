@@ -1,16 +1,27 @@
-//! `patto-employment`: Work and training (lavoro e formazione), `patto.employment.v1`.
+//! `patto-employment`: the work and training service (`patto.employment.v1`).
 //!
-//! The service is hosted with its full contract, health, reflection and indicators. Its domain
-//! arrives with its own issue; until then every RPC of `EmploymentService` answers UNIMPLEMENTED naming
-//! itself, and the indicators list no procedure: no made-up data.
+//! Job offers published through the comuni (ISTAT CP2021 professions, ATECO 2025 sectors), training
+//! courses with a seat limit and a waiting list, and the citizens' online job applications and
+//! course enrolments. Split as every Patto service is: [`domain`] holds the rules without I/O,
+//! [`store`] the database, [`grpc`] the API; [`access`] decides, in one place, who may read and
+//! change the personal data; [`run`] wires them into the service kit.
+
+pub mod access;
+pub mod demo;
+pub mod domain;
+pub mod grpc;
+pub mod store;
 
 use std::future::Future;
 
-use patto_proto::employment::v1::employment_service_server::{
-    EmploymentService, EmploymentServiceServer,
-};
-use patto_service_kit::config::ServiceName;
-use patto_service_kit::{GrpcApp, RunError, ServiceConfig, serve_pending};
+use chrono::Utc;
+use patto_proto::employment::v1::employment_service_server::EmploymentServiceServer;
+use patto_service_kit::config::{Env, ServiceName};
+use patto_service_kit::indicators::IndicatorsServer;
+use patto_service_kit::{GrpcApp, RunError, ServiceConfig, serve_service};
+
+pub use access::Access;
+pub use store::migration::Migrator;
 
 /// Name and default port of this service.
 pub const SERVICE: ServiceName = ServiceName {
@@ -18,24 +29,62 @@ pub const SERVICE: ServiceName = ServiceName {
     default_port: 50054,
 };
 
-/// The `EmploymentService` implementation: the generated defaults, until the domain lands.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct EmploymentApi;
+/// The gRPC services of employment over `store`, applying `access` to every read of personal data
+/// and every change: the employment API and the indicators.
+pub fn app(store: store::Store, access: Access) -> GrpcApp {
+    GrpcApp::new()
+        .add_service(IndicatorsServer::new(store.db().clone(), domain::PROCEDURES).into_service())
+        .add_service(EmploymentServiceServer::new(grpc::EmploymentApi::new(
+            store, access,
+        )))
+}
 
-impl EmploymentService for EmploymentApi {}
+/// The access rule as `EMPLOYMENT_ENFORCE_ACCESS` sets it. A value that cannot be read enforces
+/// the rule: failing closed keeps personal data safe while the message names the variable to fix.
+fn access_from_env() -> Access {
+    match Access::from_source(&Env) {
+        Ok(access) => access,
+        Err(e) => {
+            tracing::error!(error = %e, "enforcing the access rule");
+            Access::enforced()
+        }
+    }
+}
 
-/// Serves the service on `listener` until `shutdown` completes.
+/// Connects and migrates the database, seeds demo data if the config asks, and serves on
+/// `listener` until `shutdown` completes. Whether the access rule is enforced comes from
+/// `EMPLOYMENT_ENFORCE_ACCESS` (default off until callers carry verified tokens).
 pub async fn run(
     config: ServiceConfig,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
-    serve_pending(
+    let access = access_from_env();
+    if !access.is_enforced() {
+        tracing::warn!(
+            "access rule NOT enforced (EMPLOYMENT_ENFORCE_ACCESS unset or false): every caller may read and change applications and enrolments; set EMPLOYMENT_ENFORCE_ACCESS=true once callers carry verified tokens"
+        );
+    }
+    serve_service::<Migrator, _, _>(
         SERVICE,
         config,
         listener,
         shutdown,
-        GrpcApp::new().add_service(EmploymentServiceServer::new(EmploymentApi)),
+        |db, config| async move {
+            let store = store::Store::new(db, config.indicators_salt.clone());
+            if config.demo_data {
+                let seeded = demo::seed(&store, Utc::now()).await?;
+                if seeded.offers > 0 {
+                    tracing::info!(
+                        offers = seeded.offers,
+                        courses = seeded.courses,
+                        enrolments = seeded.enrolments,
+                        "employment demo data seeded"
+                    );
+                }
+            }
+            Ok(app(store, access))
+        },
     )
     .await
 }

@@ -24,28 +24,31 @@ where
     tokio::spawn(produce(tx));
     // The stream ends when the producer does, after an error (nothing may follow a status), or
     // with UNAVAILABLE when the server drains. No task holds a sender, so the end is prompt.
-    let stream = futures::stream::unfold((rx, draining, false), |(mut rx, mut draining, ended)| async move {
-        if ended {
-            return None;
-        }
-        let drained = async {
-            match draining.as_mut() {
-                Some(d) => d.wait().await,
-                None => std::future::pending().await,
+    let stream = futures::stream::unfold(
+        (rx, draining, false),
+        |(mut rx, mut draining, ended)| async move {
+            if ended {
+                return None;
             }
-        };
-        tokio::select! {
-            biased;
-            item = rx.recv() => item.map(|item| {
-                let last = item.is_err();
-                (item, (rx, draining, last))
-            }),
-            () = drained => Some((
-                Err(Status::unavailable("the server is shutting down; reconnect to continue")),
-                (rx, draining, true),
-            )),
-        }
-    });
+            let drained = async {
+                match draining.as_mut() {
+                    Some(d) => d.wait().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                item = rx.recv() => item.map(|item| {
+                    let last = item.is_err();
+                    (item, (rx, draining, last))
+                }),
+                () = drained => Some((
+                    Err(Status::unavailable("the server is shutting down; reconnect to continue")),
+                    (rx, draining, true),
+                )),
+            }
+        },
+    );
     Box::pin(stream)
 }
 
@@ -74,13 +77,19 @@ mod tests {
     #[tokio::test]
     async fn draining_ends_an_endless_stream_with_unavailable() {
         let (tx, rx) = tokio::sync::watch::channel(false);
-        let mut stream = spawn_stream(Some(crate::host::Draining::from_receiver(rx)), |tx| async move {
-            let _ = tx.send(Ok(1)).await;
-            std::future::pending::<()>().await;
-        });
+        let mut stream = spawn_stream(
+            Some(crate::host::Draining::from_receiver(rx)),
+            |tx| async move {
+                let _ = tx.send(Ok(1)).await;
+                std::future::pending::<()>().await;
+            },
+        );
         assert_eq!(stream.next().await.unwrap().unwrap(), 1);
         let _ = tx.send(true);
-        assert_eq!(stream.next().await.unwrap().unwrap_err().code(), tonic::Code::Unavailable);
+        assert_eq!(
+            stream.next().await.unwrap().unwrap_err().code(),
+            tonic::Code::Unavailable
+        );
         assert!(stream.next().await.is_none());
     }
 }

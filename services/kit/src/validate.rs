@@ -53,10 +53,10 @@ pub fn asked_keys(
     asked
 }
 
-/// An opaque id of 1 to 64 characters.
+/// An opaque id of 1 to 64 characters, without control characters.
 pub fn any_id(key: &str) -> Result<String, String> {
     let key = key.trim();
-    if key.is_empty() || key.len() > 64 {
+    if key.is_empty() || key.len() > 64 || key.contains(char::is_control) {
         Err("must be an id of 1 to 64 characters".into())
     } else {
         Ok(key.to_owned())
