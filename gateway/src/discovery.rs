@@ -220,10 +220,13 @@ pub async fn sources(backends: &Backends, timeout: Duration) -> Vec<(Source, Vec
     out
 }
 
+/// A composition with the descriptor fingerprints it was made from.
+type Live = (Arc<Composition>, Vec<Vec<u8>>);
+
 /// The live composition, swapped atomically.
 #[derive(Default)]
 pub struct SchemaHandle {
-    live: RwLock<Option<(Arc<Composition>, Vec<Vec<u8>>)>>,
+    live: RwLock<Option<Live>>,
 }
 
 impl SchemaHandle {

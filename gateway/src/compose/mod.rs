@@ -1149,24 +1149,24 @@ impl ConnectionShape {
     fn page_request(&self, ctx: &ResolverContext<'_>) -> async_graphql::Result<DynamicMessage> {
         let desc = self.page.kind().as_message().cloned().ok_or("page")?;
         let mut page = DynamicMessage::new(desc);
-        if let Some(first) = ctx.args.get("first") {
-            if !first.is_null() {
-                let n = first
-                    .i64()
-                    .map_err(|_| errors::bad_input("first", "must be a whole number"))?;
-                if !(1..=100).contains(&n) {
-                    return Err(errors::bad_input("first", "must be between 1 and 100"));
-                }
-                page.set_field_by_name("first", prost_reflect::Value::I32(n as i32));
+        if let Some(first) = ctx.args.get("first")
+            && !first.is_null()
+        {
+            let n = first
+                .i64()
+                .map_err(|_| errors::bad_input("first", "must be a whole number"))?;
+            if !(1..=100).contains(&n) {
+                return Err(errors::bad_input("first", "must be between 1 and 100"));
             }
+            page.set_field_by_name("first", prost_reflect::Value::I32(n as i32));
         }
-        if let Some(after) = ctx.args.get("after") {
-            if !after.is_null() {
-                let s = after
-                    .string()
-                    .map_err(|_| errors::bad_input("after", "must be a cursor string"))?;
-                page.set_field_by_name("after", prost_reflect::Value::String(s.to_owned()));
-            }
+        if let Some(after) = ctx.args.get("after")
+            && !after.is_null()
+        {
+            let s = after
+                .string()
+                .map_err(|_| errors::bad_input("after", "must be a cursor string"))?;
+            page.set_field_by_name("after", prost_reflect::Value::String(s.to_owned()));
         }
         Ok(page)
     }

@@ -400,13 +400,14 @@ fn indicators_field(b: &Builder, sources: &[Source]) -> Field {
             let rc = request_ctx(&ctx);
             let loads = plans.iter().map(|(service, method)| {
                 let mut request = DynamicMessage::new(method.input());
-                if let Some((start, end)) = &period {
-                    if let Some(pf) = method.input().get_field_by_name("period").and_then(|f| f.kind().as_message().cloned()) {
-                        let mut p = DynamicMessage::new(pf);
-                        p.set_field_by_name("start_date", prost_reflect::Value::String(start.clone()));
-                        p.set_field_by_name("end_date", prost_reflect::Value::String(end.clone()));
-                        request.set_field_by_name("period", prost_reflect::Value::Message(p));
-                    }
+                if let Some((start, end)) = &period
+                    && let Some(pf) =
+                        method.input().get_field_by_name("period").and_then(|f| f.kind().as_message().cloned())
+                {
+                    let mut p = DynamicMessage::new(pf);
+                    p.set_field_by_name("start_date", prost_reflect::Value::String(start.clone()));
+                    p.set_field_by_name("end_date", prost_reflect::Value::String(end.clone()));
+                    request.set_field_by_name("period", prost_reflect::Value::Message(p));
                 }
                 let spec = BatchSpec::new(service.clone(), method.clone(), request, true)
                     .with_key_fields("istat_codes", "istat_code");

@@ -113,6 +113,7 @@ pub fn kind_name(kind: pb::BuildingPermitKind) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::NaiveDate;
 
     #[test]
     fn holder_codes_accept_people_and_bodies() {
