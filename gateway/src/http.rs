@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Query, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -31,6 +30,11 @@ use crate::transport::Backends;
 
 /// The media type of GraphQL responses the specification prefers.
 pub const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+/// Largest request body accepted (a GraphQL document with its variables).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Most aliases one document may use: aliases multiply work without deepening the document.
+pub const MAX_ALIASES: usize = 200;
+
 /// Header that asks for the backend call count.
 pub const DEBUG_HEADER: &str = "x-patto-debug";
 /// Request headers forwarded to every backend call. Trace headers are not among them: each
@@ -206,7 +210,29 @@ async fn graphql_get(
     run(state, &headers, body).await
 }
 
-async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn graphql_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    // Too large: refused from the declared length, before reading a byte of the body; a body
+    // without a declared length is cut off at the limit.
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let too_large = || {
+        problem(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("the body exceeds {MAX_BODY_BYTES} bytes"),
+        )
+    };
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return too_large();
+    }
+    let Ok(body) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
+        return too_large();
+    };
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -221,6 +247,45 @@ async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: B
         return problem(StatusCode::BAD_REQUEST, "the body is not valid JSON");
     };
     run(state, &headers, json).await
+}
+
+/// Aliases in a document, fragments included; `None` when it does not parse (validation reports it).
+fn alias_count(query: &str) -> Option<usize> {
+    use async_graphql::parser::types::{Selection, SelectionSet};
+    fn count(set: &SelectionSet) -> usize {
+        set.items
+            .iter()
+            .map(|s| match &s.node {
+                Selection::Field(f) => {
+                    usize::from(f.node.alias.is_some()) + count(&f.node.selection_set.node)
+                }
+                Selection::InlineFragment(i) => count(&i.node.selection_set.node),
+                Selection::FragmentSpread(_) => 0,
+            })
+            .sum()
+    }
+    let doc = async_graphql::parser::parse_query(query).ok()?;
+    let operations: usize = doc
+        .operations
+        .iter()
+        .map(|(_, op)| count(&op.node.selection_set.node))
+        .sum();
+    let fragments: usize = doc
+        .fragments
+        .values()
+        .map(|f| count(&f.node.selection_set.node))
+        .sum();
+    Some(operations + fragments)
+}
+
+/// A request refused before execution, as a GraphQL error with `code`.
+fn refused(accept: Accept, code: &str, message: &str) -> Response {
+    let body = serde_json::json!({"errors": [{"message": message, "extensions": {"code": code}}]});
+    let (status, media) = match accept {
+        Accept::GraphqlResponse => (StatusCode::BAD_REQUEST, GRAPHQL_RESPONSE),
+        Accept::Json => (StatusCode::OK, "application/json"),
+    };
+    (status, [(header::CONTENT_TYPE, media)], body.to_string()).into_response()
 }
 
 fn is_mutation(query: &str, operation: Option<&str>) -> bool {
@@ -255,6 +320,13 @@ async fn run(state: AppState, headers: &HeaderMap, body: serde_json::Value) -> R
             );
         }
     };
+    if let Some(n) = alias_count(&request.query).filter(|n| *n > MAX_ALIASES) {
+        return refused(
+            accept,
+            "ALIAS_LIMIT",
+            &format!("the document uses {n} aliases; at most {MAX_ALIASES} are allowed"),
+        );
+    }
     let Some(composition) = state.schema.get() else {
         return problem(
             StatusCode::SERVICE_UNAVAILABLE,

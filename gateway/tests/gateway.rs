@@ -197,6 +197,66 @@ async fn graphql_over_http_follows_the_spec() {
     let (status, _, _) = gw.request("GET", "/graphql", &[], "").await;
     assert_eq!(status, 400);
 
+    // Abusive documents are refused before any backend call; oversized bodies with 413.
+    let accept = [json[0], ("accept", GRAPHQL_RESPONSE)];
+    let depth_50 = format!(
+        "{{ {}__typename{} }}",
+        "__schema { types { fields { type { ofType { ".repeat(10),
+        " } } } } }".repeat(10)
+    );
+    let (status, _, body) = gw
+        .request(
+            "POST",
+            "/graphql",
+            &accept,
+            &json!({ "query": depth_50 }).to_string(),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("depth"), "{body}");
+    // Just past the gateway's own depth limit (the parser refuses depth 50 even earlier).
+    let depth_18 = format!(
+        "{{ __schema {{ types {{ fields {{ type {{ {}name{} }} }} }} }} }}",
+        "ofType { ".repeat(14),
+        " }".repeat(14)
+    );
+    let (status, _, body) = gw
+        .request(
+            "POST",
+            "/graphql",
+            &accept,
+            &json!({ "query": depth_18 }).to_string(),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("nested too deep"), "{body}");
+    let aliases: String = (0..10_000).map(|i| format!("a{i}: __typename ")).collect();
+    let query = json!({ "query": format!("{{ {aliases} }}") }).to_string();
+    let (status, _, body) = gw.request("POST", "/graphql", &accept, &query).await;
+    assert_eq!(status, 400);
+    assert!(
+        body.contains("ALIAS_LIMIT") && body.contains("10000 aliases"),
+        "{body}"
+    );
+    // A 5 MB body: the gateway answers 413 from the declared length, without reading it all.
+    let status = {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+        let head = format!(
+            "POST /graphql HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{{\"query\":\"",
+            5 * 1024 * 1024
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let mut answer = vec![0u8; 64];
+        let n = stream.read(&mut answer).await.unwrap();
+        String::from_utf8_lossy(&answer[..n])
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(status, "413");
+
     let (status, _, sdl) = gw.request("GET", "/schema.graphql", &[], "").await;
     assert_eq!(status, 200);
     assert!(sdl.contains("type Event") && sdl.contains("bookEvent("));

@@ -47,6 +47,13 @@ use comments::Comments;
 
 pub use roots::{CitizenValue, INDICATORS_SERVICE};
 
+/// Deepest selection a document may nest (GraphiQL's introspection query needs 13).
+pub const MAX_DEPTH: usize = 15;
+/// Most fields a document may select, counted statically.
+pub const MAX_COMPLEXITY: usize = 5_000;
+/// Most directives on one field.
+pub const MAX_DIRECTIVES: usize = 10;
+
 /// Where a service's descriptors came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
@@ -862,6 +869,13 @@ impl Builder {
 
     fn resolve_refs(&mut self) -> Result<(), ComposeError> {
         for r in std::mem::take(&mut self.refs) {
+            // The referenced entity may not be reachable any other way: make sure its type exists.
+            if let Some(plan) = self.lookups.get(&r.entity)
+                && let Some(entity) = plan.entity_field.kind().as_message().cloned()
+            {
+                let service = plan.service.to_string();
+                self.ensure_object(&entity, &service)?;
+            }
             let plan = self
                 .lookups
                 .get(&r.entity)
@@ -1076,9 +1090,13 @@ impl Builder {
     }
 
     fn finish(mut self, sources: &[Source]) -> Result<Composition, ComposeError> {
-        self.resolve_refs()?;
         roots::add(&mut self, sources)?;
+        // Extensions can bring in new object types, and so new refs: resolve refs after them,
+        // until no type added on the way has any left.
         self.resolve_extensions()?;
+        while !self.refs.is_empty() {
+            self.resolve_refs()?;
+        }
 
         let mut query = Object::new("Query").description("Read entry points.");
         for (_, (f, _)) in std::mem::take(&mut self.query) {
@@ -1126,7 +1144,13 @@ impl Builder {
         for s in scalars::all() {
             builder = builder.register(s);
         }
-        let schema = builder.finish().map_err(|e| ComposeError::Schema(e.0))?;
+        // Abusive documents are refused at validation, before any backend call.
+        let schema = builder
+            .limit_depth(MAX_DEPTH)
+            .limit_complexity(MAX_COMPLEXITY)
+            .limit_directives(MAX_DIRECTIVES)
+            .finish()
+            .map_err(|e| ComposeError::Schema(e.0))?;
         Ok(Composition {
             schema,
             services: sources
