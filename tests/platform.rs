@@ -90,6 +90,36 @@ async fn one_query_spans_the_services() {
         );
     }
 
+    // Issue 5's query: five themes about one comune, one round trip.
+    let out = graphql(
+        gateway,
+        r#"{ municipality(istatCode: "082053") {
+              jobOffers(first: 3) { __typename } trainingCourses(first: 3) { __typename }
+              publicWorks(first: 3) { __typename } airQuality { __typename } events(first: 3) { name } } }"#,
+    )
+    .await;
+    assert!(out["errors"].is_null(), "{out}");
+    let m = &out["data"]["municipality"];
+    for list in [
+        "jobOffers",
+        "trainingCourses",
+        "publicWorks",
+        "airQuality",
+        "events",
+    ] {
+        assert!(
+            !m[list].as_array().unwrap_or(&Vec::new()).is_empty(),
+            "{list} is empty: {m}"
+        );
+    }
+    let per_service = &out["extensions"]["backendCalls"]["perService"];
+    for service in ["employment", "publicworks", "environment", "culture"] {
+        assert!(
+            per_service[service].as_u64().unwrap_or(0) >= 1,
+            "{service} not called: {per_service}"
+        );
+    }
+
     // The call count depends on the query's shape, not on how many comuni it covers.
     let shape = "events(first: 1) { name venue { name } } benefitSchemes { name }";
     let one = graphql(
