@@ -187,6 +187,14 @@ async fn main() {
         ),
     )
     .await;
+    let count_only = measure(
+        "events, totalCount only",
+        graphql(
+            gateway_addr,
+            r#"{ events(istatCode: "082053", first: 20) { totalCount } }"#,
+        ),
+    )
+    .await;
     let floor = measure(
         "events, two fields each",
         graphql(
@@ -206,7 +214,7 @@ async fn main() {
     println!(
         "\nGateway against the same RPC called directly (goal: p50 x <= 1.30, tput x >= 0.60)\n"
     );
-    table(&direct, &[&direct, &floor, &through, &cross]);
+    table(&direct, &[&direct, &count_only, &floor, &through, &cross]);
 
     let _ = stop.send(());
     let _ = gateway.await;
