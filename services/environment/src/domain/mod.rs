@@ -9,9 +9,10 @@ pub mod geo;
 pub mod reports;
 pub mod waste;
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, Utc, Weekday};
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use patto_service_kit::error::Violations;
 use patto_service_kit::indicators::Procedure;
+pub use patto_service_kit::time::{italian_day, last_sunday, rome_offset_hours};
 
 /// Filing a report (segnalazione) online and following it to its outcome. Each report a citizen
 /// files online counts as a completed interaction.
@@ -117,41 +118,6 @@ pub fn parse_hhmm(value: &str) -> Option<NaiveTime> {
         return None;
     }
     NaiveTime::from_hms_opt(h.parse().ok()?, m.parse().ok()?, 0)
-}
-
-fn last_sunday(year: i32, month: u32) -> Option<NaiveDate> {
-    let next = if month == 12 {
-        NaiveDate::from_ymd_opt(year + 1, 1, 1)
-    } else {
-        NaiveDate::from_ymd_opt(year, month + 1, 1)
-    }?;
-    let last = next.pred_opt()?;
-    let back = last.weekday().num_days_from_sunday();
-    last.checked_sub_signed(Duration::days(i64::from(back)))
-        .filter(|d| d.weekday() == Weekday::Sun)
-}
-
-/// Hours Europe/Rome is ahead of UTC at `t`: CET (1), or CEST (2) from 01:00 UTC on the last Sunday
-/// of March to 01:00 UTC on the last Sunday of October, as the whole EU switches.
-pub fn rome_offset_hours(t: DateTime<Utc>) -> i64 {
-    let year = t.year();
-    let switch = |month| {
-        last_sunday(year, month)
-            .and_then(|d| d.and_hms_opt(1, 0, 0))
-            .map(|d| d.and_utc())
-    };
-    match (switch(3), switch(10)) {
-        (Some(start), Some(end)) if start <= t && t < end => 2,
-        _ => 1,
-    }
-}
-
-/// The calendar day in Italy at `t`. Calendars, bookings and deadlines are Italian days: at 00:30 in
-/// Palermo on 1 July it is still 30 June in UTC.
-pub fn italian_day(t: DateTime<Utc>) -> NaiveDate {
-    t.checked_add_signed(Duration::hours(rome_offset_hours(t)))
-        .unwrap_or(t)
-        .date_naive()
 }
 
 /// The instant of a wall-clock time in Europe/Rome. In the hour skipped in spring the summer offset

@@ -9,9 +9,10 @@ pub mod project;
 pub mod sal;
 pub mod state;
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
+use chrono::{Datelike, NaiveDate};
 use patto_proto::publicworks::v1 as pb;
 use patto_service_kit::indicators::Procedure;
+pub use patto_service_kit::time::{italian_day, last_sunday, rome_offset_hours};
 
 /// Longest title accepted.
 pub const MAX_TITLE_LEN: usize = 300;
@@ -70,39 +71,6 @@ pub fn euro_decimal(cents: i64) -> String {
     format!("{sign}{}.{:02}", abs / 100, abs % 100)
 }
 
-fn last_sunday(year: i32, month: u32) -> Option<NaiveDate> {
-    let next = if month == 12 {
-        NaiveDate::from_ymd_opt(year + 1, 1, 1)
-    } else {
-        NaiveDate::from_ymd_opt(year, month + 1, 1)
-    }?;
-    let last = next.pred_opt()?;
-    let back = last.weekday().num_days_from_sunday();
-    last.checked_sub_signed(Duration::days(i64::from(back)))
-        .filter(|d| d.weekday() == Weekday::Sun)
-}
-
-/// The calendar day in Italy at `t`: SAL, certificates and payments are dated in Italian days, so a
-/// deadline passes at midnight in Palermo, not in UTC. Italy keeps CET (UTC+1), and CEST (UTC+2)
-/// from 01:00 UTC on the last Sunday of March to 01:00 UTC on the last Sunday of October.
-///
-/// The social service has the same function; it belongs in the kit's `time` module once the kit
-/// is open for changes again.
-pub fn italian_day(t: DateTime<Utc>) -> NaiveDate {
-    let year = t.year();
-    let switch = |month| {
-        last_sunday(year, month)
-            .and_then(|d| d.and_hms_opt(1, 0, 0))
-            .map(|d| d.and_utc())
-    };
-    let summer = match (switch(3), switch(10)) {
-        (Some(start), Some(end)) => start <= t && t < end,
-        _ => false,
-    };
-    let offset = Duration::hours(if summer { 2 } else { 1 });
-    t.checked_add_signed(offset).unwrap_or(t).date_naive()
-}
-
 /// Years a day of this service may fall in. Acts of a work fall well inside them, and both
 /// databases store every such day (PostgreSQL's `date` is narrower than chrono's calendar).
 pub const CALENDAR_YEARS: std::ops::RangeInclusive<i32> = 1900..=2200;
@@ -137,6 +105,7 @@ pub fn iso_day(day: NaiveDate) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::DateTime;
 
     #[test]
     fn italian_days() {

@@ -10,8 +10,8 @@ pub mod ranking;
 pub mod scheme;
 pub mod workflow;
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
 use patto_service_kit::indicators::Procedure;
+pub use patto_service_kit::time::{italian_day, last_sunday, rome_offset_hours};
 
 /// Longest free-text field accepted (descriptions, statements, motivations).
 pub const MAX_TEXT_LEN: usize = 4000;
@@ -47,37 +47,6 @@ pub fn euro(cents: i64) -> String {
     format!("€ {sign}{grouped},{:02}", abs % 100)
 }
 
-fn last_sunday(year: i32, month: u32) -> Option<NaiveDate> {
-    let next = if month == 12 {
-        NaiveDate::from_ymd_opt(year + 1, 1, 1)
-    } else {
-        NaiveDate::from_ymd_opt(year, month + 1, 1)
-    }?;
-    let last = next.pred_opt()?;
-    let back = last.weekday().num_days_from_sunday();
-    last.checked_sub_signed(Duration::days(i64::from(back)))
-        .filter(|d| d.weekday() == Weekday::Sun)
-}
-
-/// The calendar day in Italy at `t`. Application periods, ISEE validity and payment dates are
-/// Italian days: a submission at 00:30 in Palermo on 1 July belongs to 1 July, though it is still
-/// 30 June in UTC. Italy keeps CET (UTC+1), and CEST (UTC+2) from 01:00 UTC on the last Sunday of
-/// March to 01:00 UTC on the last Sunday of October, as the whole EU does.
-pub fn italian_day(t: DateTime<Utc>) -> NaiveDate {
-    let year = t.year();
-    let switch = |month| {
-        last_sunday(year, month)
-            .and_then(|d| d.and_hms_opt(1, 0, 0))
-            .map(|d| d.and_utc())
-    };
-    let summer = match (switch(3), switch(10)) {
-        (Some(start), Some(end)) => start <= t && t < end,
-        _ => false,
-    };
-    let offset = Duration::hours(if summer { 2 } else { 1 });
-    t.checked_add_signed(offset).unwrap_or(t).date_naive()
-}
-
 /// True when `text` fits in `max` characters and holds no NUL, which PostgreSQL cannot store in
 /// text: such input is a client error, not a database failure.
 pub(crate) fn fits(text: &str, max: usize) -> bool {
@@ -87,6 +56,7 @@ pub(crate) fn fits(text: &str, max: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::{DateTime, NaiveDate};
 
     #[test]
     fn italian_days() {
