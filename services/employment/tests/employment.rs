@@ -14,8 +14,6 @@ use patto_proto::common::v1 as common;
 use patto_proto::common::v1::indicators_service_client::IndicatorsServiceClient;
 use patto_proto::employment::v1 as pb;
 use patto_proto::employment::v1::employment_service_client::EmploymentServiceClient;
-use patto_service_kit::Principal;
-use patto_service_kit::auth::Authenticator;
 use patto_service_kit::demo::citizen;
 use patto_service_kit::testing::{self, TestPostgres, TestServer};
 use sea_orm::DatabaseConnection;
@@ -36,27 +34,7 @@ enum Who {
     Operator(&'static str),
 }
 
-struct HeaderPrincipal;
-
-impl Authenticator for HeaderPrincipal {
-    fn authenticate(&self, headers: &http::HeaderMap) -> Result<Principal, Status> {
-        let Some(value) = headers.get("x-test-principal") else {
-            return Ok(Principal::Anonymous);
-        };
-        let value = value
-            .to_str()
-            .map_err(|_| Status::unauthenticated("bad principal"))?;
-        match value.split_once(':') {
-            Some(("citizen", cf)) => Ok(Principal::Citizen {
-                fiscal_code: cf.into(),
-            }),
-            Some(("operator", c)) => Ok(Principal::Operator {
-                istat_code: c.into(),
-            }),
-            _ => Err(Status::unauthenticated("bad principal")),
-        }
-    }
-}
+use patto_service_kit::testing::HeaderPrincipal;
 
 fn req<T>(who: &Who, message: T) -> Request<T> {
     let mut r = Request::new(message);
@@ -65,8 +43,10 @@ fn req<T>(who: &Who, message: T) -> Request<T> {
         Who::Citizen(cf) => format!("citizen:{cf}"),
         Who::Operator(c) => format!("operator:{c}"),
     };
-    r.metadata_mut()
-        .insert("x-test-principal", header.parse().expect("ascii header"));
+    r.metadata_mut().insert(
+        patto_service_kit::testing::PRINCIPAL_HEADER,
+        header.parse().expect("ascii header"),
+    );
     r
 }
 

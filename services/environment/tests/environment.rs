@@ -23,8 +23,6 @@ use patto_proto::environment::v1::{
     AirPollutant as Pollutant, EnvironmentReportCategory as Category,
     EnvironmentReportStatus as Status, WasteFraction as Fraction, WasteUserType as UserType,
 };
-use patto_service_kit::Principal;
-use patto_service_kit::auth::Authenticator;
 use patto_service_kit::demo::citizen;
 use patto_service_kit::testing::{self, TestPostgres, TestServer};
 use patto_service_kit::time::to_timestamp;
@@ -39,32 +37,14 @@ const ALIA: &str = "082001";
 
 /// Who calls: the test authenticator turns the `x-test-principal` header into the principal, as
 /// the identity work will turn a verified token into one.
-struct HeaderPrincipal;
-
-impl Authenticator for HeaderPrincipal {
-    fn authenticate(&self, headers: &http::HeaderMap) -> Result<Principal, tonic::Status> {
-        let Some(value) = headers.get("x-test-principal") else {
-            return Ok(Principal::Anonymous);
-        };
-        let value = value
-            .to_str()
-            .map_err(|_| tonic::Status::unauthenticated("bad principal"))?;
-        match value.split_once(':') {
-            Some(("citizen", cf)) => Ok(Principal::Citizen {
-                fiscal_code: cf.into(),
-            }),
-            Some(("operator", c)) => Ok(Principal::Operator {
-                istat_code: c.into(),
-            }),
-            _ => Err(tonic::Status::unauthenticated("bad principal")),
-        }
-    }
-}
+use patto_service_kit::testing::HeaderPrincipal;
 
 fn as_who<T>(who: &str, message: T) -> Request<T> {
     let mut r = Request::new(message);
-    r.metadata_mut()
-        .insert("x-test-principal", who.parse().expect("ascii header"));
+    r.metadata_mut().insert(
+        patto_service_kit::testing::PRINCIPAL_HEADER,
+        who.parse().expect("ascii header"),
+    );
     r
 }
 

@@ -226,3 +226,36 @@ async fn http1(
         .unwrap_or(0);
     (status, body.to_owned())
 }
+
+/// Header [`HeaderPrincipal`] reads the caller from.
+pub const PRINCIPAL_HEADER: &str = "x-test-principal";
+
+/// Test authenticator: turns `x-test-principal: citizen:<CF> | operator:<ISTAT> | system:<ISTAT>`
+/// into the principal, as the identity work will turn a verified token into one. No header means
+/// anonymous; anything else is UNAUTHENTICATED.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HeaderPrincipal;
+
+impl crate::auth::Authenticator for HeaderPrincipal {
+    fn authenticate(&self, headers: &http::HeaderMap) -> Result<crate::Principal, tonic::Status> {
+        use crate::Principal;
+        let Some(value) = headers.get(PRINCIPAL_HEADER) else {
+            return Ok(Principal::Anonymous);
+        };
+        let value = value
+            .to_str()
+            .map_err(|_| tonic::Status::unauthenticated("bad principal"))?;
+        match value.split_once(':') {
+            Some(("citizen", cf)) => Ok(Principal::Citizen {
+                fiscal_code: cf.into(),
+            }),
+            Some(("operator", c)) => Ok(Principal::Operator {
+                istat_code: c.into(),
+            }),
+            Some(("system", c)) => Ok(Principal::System {
+                istat_code: c.into(),
+            }),
+            _ => Err(tonic::Status::unauthenticated("bad principal")),
+        }
+    }
+}

@@ -13,8 +13,6 @@ use patto_proto::common::v1 as common;
 use patto_proto::common::v1::indicators_service_client::IndicatorsServiceClient;
 use patto_proto::social::v1 as pb;
 use patto_proto::social::v1::social_service_client::SocialServiceClient;
-use patto_service_kit::Principal;
-use patto_service_kit::auth::Authenticator;
 use patto_service_kit::demo::citizen;
 use patto_service_kit::testing::{self, TestPostgres, TestServer};
 use patto_social::domain::italian_day;
@@ -40,30 +38,7 @@ enum Who {
     System(&'static str),
 }
 
-struct HeaderPrincipal;
-
-impl Authenticator for HeaderPrincipal {
-    fn authenticate(&self, headers: &http::HeaderMap) -> Result<Principal, Status> {
-        let Some(value) = headers.get("x-test-principal") else {
-            return Ok(Principal::Anonymous);
-        };
-        let value = value
-            .to_str()
-            .map_err(|_| Status::unauthenticated("bad principal"))?;
-        match value.split_once(':') {
-            Some(("citizen", cf)) => Ok(Principal::Citizen {
-                fiscal_code: cf.into(),
-            }),
-            Some(("operator", c)) => Ok(Principal::Operator {
-                istat_code: c.into(),
-            }),
-            Some(("system", c)) => Ok(Principal::System {
-                istat_code: c.into(),
-            }),
-            _ => Err(Status::unauthenticated("bad principal")),
-        }
-    }
-}
+use patto_service_kit::testing::HeaderPrincipal;
 
 fn req<T>(who: &Who, message: T) -> Request<T> {
     let mut r = Request::new(message);
@@ -73,8 +48,10 @@ fn req<T>(who: &Who, message: T) -> Request<T> {
         Who::Operator(c) => format!("operator:{c}"),
         Who::System(c) => format!("system:{c}"),
     };
-    r.metadata_mut()
-        .insert("x-test-principal", header.parse().expect("ascii header"));
+    r.metadata_mut().insert(
+        patto_service_kit::testing::PRINCIPAL_HEADER,
+        header.parse().expect("ascii header"),
+    );
     r
 }
 
