@@ -3,15 +3,24 @@
 //! newcomer's `cargo run` shows a working platform with nothing installed.
 //!
 //! It calls the same `run` functions as the services' own binaries; only the wiring lives here.
+//!
+//! Identity: unless `PATTO_JWKS_URL` points at a real identity provider, the services and the
+//! gateway trust the local dev issuer, whose key lives at `<data-dir>/dev-issuer-key.pem`;
+//! `patto token` prints tokens signed with it.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 use patto_gateway::GatewayConfig;
-use patto_service_kit::config::{DEV_INDICATORS_SALT, ServiceName, sqlite_file_url};
-use patto_service_kit::{RunError, ServiceConfig, host};
+use patto_service_kit::auth::Authenticator;
+use patto_service_kit::config::{
+    ConfigError, DEV_INDICATORS_SALT, ServiceName, Source, sqlite_file_url,
+};
+use patto_service_kit::token::{self, DevIssuer, TokenError};
+use patto_service_kit::{Principal, RunError, ServiceConfig, host};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -26,8 +35,8 @@ pub struct Options {
     /// Address every listener binds to.
     #[arg(long, env = "PATTO_BIND", default_value = "127.0.0.1")]
     pub bind: IpAddr,
-    /// Directory of the services' SQLite files.
-    #[arg(long, env = "PATTO_DATA_DIR", default_value = "data")]
+    /// Directory of the services' SQLite files and of the dev issuer's key.
+    #[arg(long, env = "PATTO_DATA_DIR", default_value = "data", global = true)]
     pub data_dir: PathBuf,
     /// Seed deterministic demo data for the 82 comuni on first start.
     #[arg(long, env = "PATTO_DEMO_DATA", default_value_t = true, action = clap::ArgAction::Set)]
@@ -62,6 +71,135 @@ pub struct Options {
     /// Print the gateway's GraphQL schema (SDL) and exit.
     #[arg(long)]
     pub print_schema: bool,
+}
+
+/// The launcher's command line: the platform's options, and optionally a subcommand.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "patto",
+    version,
+    about = "Patto all-in-one: seven gRPC services and the GraphQL gateway"
+)]
+pub struct Cli {
+    /// How to run the platform (also read by `patto token` for `--data-dir`).
+    #[command(flatten)]
+    pub options: Options,
+    /// What to do instead of running the platform.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands of the launcher.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Print a bearer token signed by the dev issuer, which `patto` trusts unless PATTO_JWKS_URL is set.
+    Token(TokenArgs),
+}
+
+/// Who the dev token is for: exactly one of `--citizen`, `--operator`, `--system`.
+#[derive(Debug, Clone, clap::Args)]
+#[command(group(
+    clap::ArgGroup::new("role")
+        .required(true)
+        .args(["citizen", "operator", "system"])
+))]
+pub struct TokenArgs {
+    /// A citizen's token, for this codice fiscale.
+    #[arg(long, value_name = "CF", conflicts_with_all = ["comune", "subject"])]
+    pub citizen: Option<String>,
+    /// An operator's token, bound to --comune.
+    #[arg(long, requires = "comune")]
+    pub operator: bool,
+    /// A comune system's token (protocollo, ERP), bound to --comune.
+    #[arg(long, requires = "comune")]
+    pub system: bool,
+    /// ISTAT code of the comune of the operator or system, e.g. 082053 (Palermo).
+    #[arg(long, value_name = "ISTAT")]
+    pub comune: Option<String>,
+    /// Who the operator or system is (the token's `sub`, recorded in the audit); default
+    /// `dev-operator` or `dev-system`.
+    #[arg(long)]
+    pub subject: Option<String>,
+    /// Minutes the token stays valid (at most a week).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=10_080))]
+    pub ttl_minutes: u64,
+}
+
+impl TokenArgs {
+    /// The identity the token stands for.
+    pub fn principal(&self) -> Principal {
+        let comune = self.comune.clone().unwrap_or_default();
+        match (&self.citizen, self.operator) {
+            (Some(fiscal_code), _) => Principal::Citizen {
+                fiscal_code: fiscal_code.clone(),
+            },
+            (None, true) => Principal::Operator {
+                istat_code: comune,
+                subject: self
+                    .subject
+                    .clone()
+                    .unwrap_or_else(|| "dev-operator".to_owned()),
+            },
+            (None, false) => Principal::System {
+                istat_code: comune,
+                subject: self
+                    .subject
+                    .clone()
+                    .unwrap_or_else(|| "dev-system".to_owned()),
+            },
+        }
+    }
+}
+
+/// File name of the dev issuer's private key inside the data directory.
+pub const DEV_ISSUER_KEY_FILE: &str = "dev-issuer-key.pem";
+
+/// Where the dev issuer's key of a data directory lives.
+pub fn dev_issuer_key_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(DEV_ISSUER_KEY_FILE)
+}
+
+/// What `patto token` prints: a token for `args`, signed by the dev issuer of `data_dir` (its key
+/// is created on first use).
+pub fn dev_token(data_dir: &Path, args: &TokenArgs) -> Result<String, LaunchError> {
+    let issuer = DevIssuer::load_or_create(&dev_issuer_key_path(data_dir))?;
+    let ttl = Duration::from_secs(args.ttl_minutes.saturating_mul(60));
+    Ok(issuer.issue(&args.principal(), ttl)?)
+}
+
+/// The authenticator `patto` runs the services and the gateway with: the identity provider's
+/// JWKS when `PATTO_JWKS_URL` is set in `src` (with `PATTO_JWT_ISSUER`, `PATTO_JWT_AUDIENCE`),
+/// otherwise the dev issuer whose key is in the data directory (created on first use), so that
+/// tokens from `patto token` work out of the box.
+pub fn authenticator(
+    options: &Options,
+    src: &dyn Source,
+) -> Result<Arc<dyn Authenticator>, LaunchError> {
+    if src.get(token::JWKS_URL_VAR).is_some() {
+        return Ok(token::authenticator_from_source(src)?);
+    }
+    let key = dev_issuer_key_path(&options.data_dir);
+    let issuer = DevIssuer::load_or_create(&key)?;
+    tracing::info!(
+        mode = "dev-issuer",
+        key = %key.display(),
+        kid = issuer.kid(),
+        "trusting tokens of the local dev issuer (`patto token`); set PATTO_JWKS_URL to use an identity provider"
+    );
+    Ok(Arc::new(issuer.verifier()))
+}
+
+/// The dev issuer `patto` trusts (and lets the services sign their own calls to each other with,
+/// as a comune's system), unless `PATTO_JWKS_URL` in `src` names an identity provider.
+pub fn dev_issuer(
+    options: &Options,
+    src: &dyn Source,
+) -> Result<Option<Arc<DevIssuer>>, LaunchError> {
+    if src.get(token::JWKS_URL_VAR).is_some() {
+        return Ok(None);
+    }
+    let issuer = DevIssuer::load_or_create(&dev_issuer_key_path(&options.data_dir))?;
+    Ok(Some(Arc::new(issuer)))
 }
 
 type Runner = fn(
@@ -123,6 +261,12 @@ pub enum LaunchError {
     /// The gateway stopped with an error.
     #[error("gateway: {0}")]
     Gateway(#[from] patto_gateway::GatewayError),
+    /// The identity configuration (`PATTO_JWKS_URL` and friends) is not usable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The dev issuer's key could not be used, or a dev token not issued.
+    #[error(transparent)]
+    Token(#[from] TokenError),
 }
 
 impl Options {
@@ -172,8 +316,11 @@ pub struct Platform {
 }
 
 impl Platform {
-    /// Binds every port (all or nothing), then starts the services and the gateway.
+    /// Binds every port (all or nothing), then starts the services and the gateway, all
+    /// authenticating callers with [`authenticator`] over the process environment.
     pub async fn start(options: &Options) -> Result<Self, LaunchError> {
+        let authenticator = authenticator(options, &patto_service_kit::config::Env)?;
+        let dev_issuer = dev_issuer(options, &patto_service_kit::config::Env)?;
         let mut listeners = Vec::new();
         for (service, run) in SERVICES {
             let addr = SocketAddr::new(options.bind, options.port_of(service.name));
@@ -221,6 +368,8 @@ impl Platform {
                     .filter(|(n, _)| *n != service.name)
                     .map(|(n, u)| (*n, u.clone()))
                     .collect(),
+                authenticator: authenticator.clone(),
+                dev_issuer: dev_issuer.clone(),
             };
             let shutdown: BoxFuture<'static, ()> = Box::pin(on_stop());
             tasks.spawn(async move {
@@ -244,6 +393,9 @@ impl Platform {
             operation_timeout: Duration::from_secs(15),
             introspection: true,
             shutdown_grace: Duration::from_secs(5),
+            // The gateway verifies the token too (and forwards it): one key, one verifier.
+            authenticator,
+            ..GatewayConfig::default()
         };
         let gateway_stop = on_stop();
         tasks.spawn(async move {
@@ -326,7 +478,8 @@ pub fn banner(l: &Listening) -> String {
 pub async fn main(options: Options) -> Result<(), LaunchError> {
     if options.print_schema {
         let sdl = patto_gateway::embedded_sdl().map_err(patto_gateway::GatewayError::from)?;
-        print!("{sdl}");
+        // A closed pipe (`patto --print-schema | head`) is not an error worth a panic.
+        let _ = std::io::Write::write_all(&mut std::io::stdout(), sdl.as_bytes());
         return Ok(());
     }
     let platform = Platform::start(&options).await?;

@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 
-use patto::{Options, Platform};
+use patto::{Options, Platform, TokenArgs};
 use serde_json::{Value, json};
 
 fn options(data_dir: std::path::PathBuf) -> Options {
@@ -25,11 +25,28 @@ fn options(data_dir: std::path::PathBuf) -> Options {
     }
 }
 
-async fn graphql(gateway: SocketAddr, query: &str) -> Value {
+/// A token of `citizen`, signed by the dev issuer the platform of `data_dir` trusts.
+fn citizen_token(data_dir: &std::path::Path, citizen: &str) -> String {
+    let args = TokenArgs {
+        citizen: Some(citizen.to_owned()),
+        operator: false,
+        system: false,
+        comune: None,
+        subject: None,
+        ttl_minutes: 60,
+    };
+    format!(
+        "Bearer {}",
+        patto::dev_token(data_dir, &args).expect("a dev token")
+    )
+}
+
+async fn graphql(gateway: SocketAddr, token: &str, query: &str) -> Value {
     let body = json!({ "query": query }).to_string();
     let headers = [
         ("accept", "application/graphql-response+json"),
         ("x-patto-debug", "calls"),
+        ("authorization", token),
     ];
     let (status, answer) =
         patto_service_kit::testing::post_json(gateway, "/graphql", &headers, &body).await;
@@ -50,9 +67,12 @@ async fn one_query_spans_the_services() {
         .expect("the platform starts");
     let gateway = platform.listening.gateway;
     let citizen = patto_service_kit::demo::citizen(0).fiscal_code;
+    // The citizen asks for their own data, signed in as the all-in-one's dev issuer allows.
+    let token = citizen_token(&dir, &citizen);
 
     let out = graphql(
         gateway,
+        &token,
         &format!(
             r#"{{ municipality(istatCode: "082053") {{ name
                     events(first: 2) {{ name venue {{ name }} }}
@@ -93,6 +113,7 @@ async fn one_query_spans_the_services() {
     // Issue 5's query: five themes about one comune, one round trip.
     let out = graphql(
         gateway,
+        &token,
         r#"{ municipality(istatCode: "082053") {
               jobOffers(first: 3) { __typename } trainingCourses(first: 3) { __typename }
               publicWorks(first: 3) { __typename } airQuality { __typename } events(first: 3) { name } } }"#,
@@ -124,10 +145,16 @@ async fn one_query_spans_the_services() {
     let shape = "events(first: 1) { name venue { name } } benefitSchemes { name }";
     let one = graphql(
         gateway,
+        &token,
         &format!(r#"{{ municipality(istatCode: "082001") {{ {shape} }} }}"#),
     )
     .await;
-    let all = graphql(gateway, &format!("{{ municipalities {{ {shape} }} }}")).await;
+    let all = graphql(
+        gateway,
+        &token,
+        &format!("{{ municipalities {{ {shape} }} }}"),
+    )
+    .await;
     assert!(all["errors"].is_null(), "{all}");
     assert_eq!(all["data"]["municipalities"].as_array().unwrap().len(), 82);
     assert_eq!(calls(&one), calls(&all));

@@ -93,7 +93,9 @@ async fn reflect_inner(backend: &Backend) -> Result<Vec<u8>, DiscoveryError> {
     let wanted: Vec<String> = services
         .into_iter()
         .filter(|s| {
-            s.starts_with(&format!("patto.{}.", backend.name)) || s == compose::INDICATORS_SERVICE
+            s.starts_with(&format!("patto.{}.", backend.name))
+                || s == compose::INDICATORS_SERVICE
+                || s == compose::AUDIT_SERVICE
         })
         .collect();
     if wanted.is_empty() {

@@ -13,6 +13,16 @@
 //! | anything else | INTERNAL_SERVER_ERROR (message withheld) |
 //!
 //! Every error from a backend carries `service`, so a client knows whose data is missing.
+//!
+//! Requests the gateway refuses before executing them carry codes of their own:
+//!
+//! | code | HTTP | when |
+//! |---|---|---|
+//! | [`UNAUTHENTICATED`] | 401 | the credentials cannot be verified (`WWW-Authenticate: Bearer error="invalid_token"`) |
+//! | [`RATE_LIMITED`] | 429 | the caller or its comune used up its requests for the minute (`Retry-After`) |
+//! | [`PERSISTED_QUERY_NOT_FOUND`] | 200 | a persisted-query hash the gateway does not know: send the text with it |
+//! | [`PERSISTED_QUERY_NOT_ALLOWED`] | 400 | allow-list mode, and the document is not on the list |
+//! | [`BAD_REQUEST`] | 400 | a malformed `persistedQuery` extension, or a hash that does not match the text |
 
 use async_graphql::{Error, ErrorExtensions, Value};
 use tonic::Code;
@@ -22,6 +32,17 @@ use crate::compose::names::camel;
 use crate::convert::InputError;
 use crate::transport::CallError;
 
+/// The caller's credentials cannot be verified.
+pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
+/// The caller (or its comune) is over its rate limit.
+pub const RATE_LIMITED: &str = "RATE_LIMITED";
+/// A persisted-query hash without text that the gateway does not know (Apollo APQ).
+pub const PERSISTED_QUERY_NOT_FOUND: &str = "PERSISTED_QUERY_NOT_FOUND";
+/// Allow-list mode: the document is not on the list.
+pub const PERSISTED_QUERY_NOT_ALLOWED: &str = "PERSISTED_QUERY_NOT_ALLOWED";
+/// A request the gateway cannot make sense of (e.g. a persisted-query hash that does not match).
+pub const BAD_REQUEST: &str = "BAD_REQUEST";
+
 /// The `extensions.code` of a gRPC code.
 pub fn code_of(code: Code) -> &'static str {
     match code {
@@ -30,9 +51,9 @@ pub fn code_of(code: Code) -> &'static str {
         Code::AlreadyExists | Code::Aborted => "CONFLICT",
         Code::FailedPrecondition => "FAILED_PRECONDITION",
         Code::PermissionDenied => "FORBIDDEN",
-        Code::Unauthenticated => "UNAUTHENTICATED",
+        Code::Unauthenticated => UNAUTHENTICATED,
         Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => "SERVICE_UNAVAILABLE",
-        Code::ResourceExhausted => "RATE_LIMITED",
+        Code::ResourceExhausted => RATE_LIMITED,
         _ => "INTERNAL_SERVER_ERROR",
     }
 }
@@ -148,7 +169,7 @@ pub fn from_input(e: &InputError) -> Error {
 
 /// An UNAUTHENTICATED error.
 pub fn unauthenticated(message: &str) -> Error {
-    Error::new(message).extend_with(|_, ext| ext.set("code", "UNAUTHENTICATED"))
+    Error::new(message).extend_with(|_, ext| ext.set("code", UNAUTHENTICATED))
 }
 
 /// A BAD_USER_INPUT error about one argument.

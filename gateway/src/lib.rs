@@ -7,8 +7,11 @@
 //! - [`request`]: per-request budget, metadata and batching of joins;
 //! - [`discovery`]: reflection, embedded fallback, re-reflection and atomic swap;
 //! - [`errors`]: gRPC status → GraphQL error codes;
-//! - [`http`]: GraphQL over HTTP, GraphiQL, SDL, health, metrics, WebSocket subscriptions.
+//! - [`http`]: GraphQL over HTTP, GraphiQL, SDL, health, metrics, WebSocket subscriptions;
+//!   every GraphQL request is authenticated, rate limited ([`ratelimit`]) and may be a persisted
+//!   query ([`apq`]) before it runs.
 
+pub mod apq;
 pub mod breaker;
 pub mod compose;
 pub mod config;
@@ -17,11 +20,13 @@ pub mod discovery;
 pub mod errors;
 pub mod http;
 pub mod metrics;
+pub mod ratelimit;
 pub mod request;
 pub mod transport;
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 pub use config::GatewayConfig;
 use discovery::SchemaHandle;
@@ -39,6 +44,97 @@ pub enum GatewayError {
     /// The HTTP server failed.
     #[error("HTTP server: {0}")]
     Http(#[from] std::io::Error),
+    /// `REDIS_URL` cannot be used.
+    #[error("REDIS_URL: {0}")]
+    Redis(#[from] redis::RedisError),
+}
+
+/// How long one Redis command may take before the request falls back to the in-process
+/// equivalent: Redis is an optimisation shared by the replicas, never a reason to wait.
+pub const REDIS_BUDGET: Duration = Duration::from_millis(1500);
+/// After a Redis failure, how long every request skips Redis and uses the in-process fallback,
+/// so that an unreachable Redis costs one slow request every few seconds, not each request.
+pub const REDIS_BACKOFF: Duration = Duration::from_secs(5);
+
+/// The Redis connection the gateway's replicas share (persisted queries, rate limits), with the
+/// key prefix and a small breaker: while Redis fails, callers are told to fall back at once.
+pub struct RedisLink {
+    conn: redis::aio::ConnectionManager,
+    prefix: String,
+    skip_until: Mutex<Option<Instant>>,
+    metrics: Arc<metrics::Metrics>,
+}
+
+impl std::fmt::Debug for RedisLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The connection info may hold a password: never print it.
+        f.debug_struct("RedisLink")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisLink {
+    /// A link to the Redis at `url`. Connects lazily, so a gateway starts (and serves, with the
+    /// in-process fallbacks) while Redis is still down; the connection manager reconnects.
+    pub fn new(
+        url: &str,
+        prefix: &str,
+        metrics: Arc<metrics::Metrics>,
+    ) -> Result<Self, redis::RedisError> {
+        let client = redis::Client::open(url)?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(REDIS_BUDGET))
+            .set_response_timeout(Some(REDIS_BUDGET))
+            // Few retries: a request must not wait through a long reconnect loop; the breaker
+            // below and the next request's reconnect take over.
+            .set_number_of_retries(1);
+        let conn = redis::aio::ConnectionManager::new_lazy_with_config(client, config)?;
+        Ok(Self {
+            conn,
+            prefix: prefix.to_owned(),
+            skip_until: Mutex::new(None),
+            metrics,
+        })
+    }
+
+    /// `suffix` under the configured prefix (`PATTO_REDIS_PREFIX`).
+    pub fn key(&self, suffix: &str) -> String {
+        format!("{}{suffix}", self.prefix)
+    }
+
+    /// Runs one Redis interaction within [`REDIS_BUDGET`]. `None` when Redis is unavailable (it
+    /// failed, timed out, or failed less than [`REDIS_BACKOFF`] ago): the caller falls back.
+    /// `what` names the use in the warning.
+    pub async fn run<T, F, Fut>(&self, what: &'static str, f: F) -> Option<T>
+    where
+        F: FnOnce(redis::aio::ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        if lock(&self.skip_until).is_some_and(|until| Instant::now() < until) {
+            return None;
+        }
+        let error = match tokio::time::timeout(REDIS_BUDGET, f(self.conn.clone())).await {
+            Ok(Ok(value)) => {
+                *lock(&self.skip_until) = None;
+                return Some(value);
+            }
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no answer within {REDIS_BUDGET:?}"),
+        };
+        self.metrics.redis_error();
+        let mut skip = lock(&self.skip_until);
+        // One warning per outage window, not one per request.
+        if skip.is_none_or(|until| Instant::now() >= until) {
+            tracing::warn!(%error, purpose = what, backoff = ?REDIS_BACKOFF, "Redis unavailable: using the in-process fallback");
+        }
+        *skip = Some(Instant::now() + REDIS_BACKOFF);
+        None
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The backends of a configuration.
@@ -93,17 +189,55 @@ pub async fn run(
         config.reflect_timeout,
         stopped(),
     ));
+    let metrics = Arc::new(metrics::Metrics::default());
+    let redis = match &config.redis_url {
+        Some(url) => {
+            let link = Arc::new(RedisLink::new(url, &config.redis_prefix, metrics.clone())?);
+            // Say early whether Redis answers; serving does not wait for it.
+            let probe = link.clone();
+            tokio::spawn(async move {
+                let pong = probe
+                    .run("startup probe", |mut c| async move {
+                        redis::cmd("PING").query_async::<String>(&mut c).await
+                    })
+                    .await;
+                if pong.is_some() {
+                    tracing::info!("Redis reachable: persisted queries and rate limits are shared");
+                }
+            });
+            Some(link)
+        }
+        None => None,
+    };
     let state = http::AppState {
         schema: handle,
         backends,
         operation_timeout: config.operation_timeout,
         introspection: config.introspection,
-        metrics: Arc::new(metrics::Metrics::default()),
+        metrics: metrics.clone(),
+        authenticator: config.authenticator.clone(),
+        persisted: Arc::new(apq::PersistedQueries::new(
+            config.allowlist.clone(),
+            redis.clone(),
+            config.apq_ttl,
+            metrics.clone(),
+        )),
+        limiter: Arc::new(ratelimit::RateLimiter::new(
+            ratelimit::Limits {
+                per_principal: config.rate_limit_per_minute,
+                per_comune: config.rate_limit_comune_per_minute,
+            },
+            redis,
+            metrics,
+        )),
+        trust_forwarded_for: config.trust_forwarded_for,
     };
     tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "gateway serving");
     let grace = config.shutdown_grace;
     let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, http::router(state)).with_graceful_shutdown(async move {
+    // The peer address is the anonymous caller's rate-limit key.
+    let app = http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown.await;
         tracing::info!("shutdown requested: draining in-flight requests");
         let _ = stop_tx.send(true);

@@ -1,5 +1,6 @@
 //! Prometheus counters of the gateway: operations, their latency, backend calls per operation,
-//! calls and circuit-breaker state per service.
+//! calls and circuit-breaker state per service, and the request-safety layer (refused
+//! credentials, persisted queries, rate limits, Redis fallbacks).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -18,6 +19,46 @@ pub struct Metrics {
     backend_calls: AtomicU64,
     latency_buckets: [AtomicU64; BUCKETS.len()],
     latency_sum_micros: AtomicU64,
+    unauthenticated: AtomicU64,
+    apq_hits: AtomicU64,
+    apq_misses: AtomicU64,
+    apq_registrations: AtomicU64,
+    apq_refused: AtomicU64,
+    rate_limited_principal: AtomicU64,
+    rate_limited_comune: AtomicU64,
+    redis_errors: AtomicU64,
+}
+
+/// What happened to a persisted query (Apollo APQ or allow-list).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApqOutcome {
+    /// A hash was sent without text and its document was found.
+    Hit,
+    /// A hash was sent without text and is unknown (`PERSISTED_QUERY_NOT_FOUND`).
+    Miss,
+    /// A hash was sent with its text and the pair was stored.
+    Registered,
+    /// The document is not on the allow-list (`PERSISTED_QUERY_NOT_ALLOWED`).
+    Refused,
+}
+
+/// Which rate limit refused a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitScope {
+    /// The caller's own limit.
+    Principal,
+    /// The shared limit of the caller's comune.
+    Comune,
+}
+
+impl LimitScope {
+    /// The name clients and metrics see: `principal` or `comune`.
+    pub fn name(self) -> &'static str {
+        match self {
+            LimitScope::Principal => "principal",
+            LimitScope::Comune => "comune",
+        }
+    }
 }
 
 impl Metrics {
@@ -38,6 +79,36 @@ impl Metrics {
                 self.latency_buckets[i].fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Records a request refused because its credentials could not be verified.
+    pub fn unauthenticated(&self) {
+        self.unauthenticated.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records what happened to a persisted query.
+    pub fn apq(&self, outcome: ApqOutcome) {
+        match outcome {
+            ApqOutcome::Hit => &self.apq_hits,
+            ApqOutcome::Miss => &self.apq_misses,
+            ApqOutcome::Registered => &self.apq_registrations,
+            ApqOutcome::Refused => &self.apq_refused,
+        }
+        .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records a request refused by a rate limit.
+    pub fn rate_limited(&self, scope: LimitScope) {
+        match scope {
+            LimitScope::Principal => &self.rate_limited_principal,
+            LimitScope::Comune => &self.rate_limited_comune,
+        }
+        .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records a Redis command that failed or timed out (the in-process fallback served instead).
+    pub fn redis_error(&self) {
+        self.redis_errors.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The Prometheus text exposition.
@@ -81,6 +152,40 @@ impl Metrics {
                 b.calls_made()
             ));
         }
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        out.push_str("# HELP patto_gateway_unauthenticated_total Requests refused because their credentials could not be verified.\n# TYPE patto_gateway_unauthenticated_total counter\n");
+        out.push_str(&format!(
+            "patto_gateway_unauthenticated_total {}\n",
+            load(&self.unauthenticated)
+        ));
+        out.push_str("# HELP patto_gateway_persisted_queries_total Persisted queries by outcome (hit, miss, registered, refused by the allow-list).\n# TYPE patto_gateway_persisted_queries_total counter\n");
+        for (outcome, counter) in [
+            ("hit", &self.apq_hits),
+            ("miss", &self.apq_misses),
+            ("registered", &self.apq_registrations),
+            ("refused", &self.apq_refused),
+        ] {
+            out.push_str(&format!(
+                "patto_gateway_persisted_queries_total{{outcome=\"{outcome}\"}} {}\n",
+                load(counter)
+            ));
+        }
+        out.push_str("# HELP patto_gateway_rate_limited_total Requests refused by a rate limit, by limit.\n# TYPE patto_gateway_rate_limited_total counter\n");
+        for (scope, counter) in [
+            (LimitScope::Principal, &self.rate_limited_principal),
+            (LimitScope::Comune, &self.rate_limited_comune),
+        ] {
+            out.push_str(&format!(
+                "patto_gateway_rate_limited_total{{limit=\"{}\"}} {}\n",
+                scope.name(),
+                load(counter)
+            ));
+        }
+        out.push_str("# HELP patto_gateway_redis_errors_total Redis commands that failed or timed out; the in-process fallback served those requests.\n# TYPE patto_gateway_redis_errors_total counter\n");
+        out.push_str(&format!(
+            "patto_gateway_redis_errors_total {}\n",
+            load(&self.redis_errors)
+        ));
         out.push_str("# HELP patto_gateway_circuit_open Circuit breaker state per service (0 closed, 1 open, 2 half-open).\n# TYPE patto_gateway_circuit_open gauge\n");
         for b in backends.iter() {
             let state = match b.breaker().state() {

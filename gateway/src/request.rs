@@ -138,7 +138,6 @@ pub struct RequestCtx {
     pub deadline: Option<Instant>,
     /// Metadata forwarded to every backend call.
     pub metadata: Vec<(String, String)>,
-    citizen: Option<String>,
     calls: AtomicUsize,
     per_service: Mutex<BTreeMap<String, usize>>,
     scheduler: Arc<Scheduler>,
@@ -151,17 +150,11 @@ impl RequestCtx {
         Arc::new(Self {
             deadline,
             metadata,
-            citizen: None,
             calls: AtomicUsize::new(0),
             per_service: Mutex::new(BTreeMap::new()),
             scheduler: Arc::new(Scheduler::default()),
             batches: Arc::new(Mutex::new(HashMap::new())),
         })
-    }
-
-    /// The signed-in citizen's fiscal code, once tokens are verified (none until then).
-    pub fn citizen(&self) -> Option<String> {
-        self.citizen.clone()
     }
 
     /// Counts a backend call made for this request.

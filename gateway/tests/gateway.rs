@@ -4,6 +4,7 @@
 //! change picked up by re-reflection, and subscriptions.
 
 use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -12,12 +13,36 @@ use futures::{SinkExt, StreamExt};
 use http_body_util::{BodyExt, Full};
 use patto_culture::{Migrator, demo, store::Store};
 use patto_gateway::GatewayConfig;
+use patto_service_kit::Principal;
 use patto_service_kit::demo::citizen;
 use patto_service_kit::testing::{self, TestServer};
+use patto_service_kit::token::DevIssuer;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+
+/// One dev issuer trusted by the gateway and by culture, as in the all-in-one.
+fn issuer() -> &'static DevIssuer {
+    static ISSUER: OnceLock<DevIssuer> = OnceLock::new();
+    ISSUER.get_or_init(|| DevIssuer::generate().expect("a dev key"))
+}
+
+/// A bearer token for `who`.
+fn bearer(who: &Principal) -> String {
+    let token = issuer()
+        .issue(who, Duration::from_secs(600))
+        .expect("a token");
+    format!("Bearer {token}")
+}
+
+/// Palermo's own system: the caller of these tests unless one says otherwise.
+fn palermo_system() -> String {
+    bearer(&Principal::System {
+        istat_code: "082053".into(),
+        subject: "protocollo".into(),
+    })
+}
 
 struct Gateway {
     addr: SocketAddr,
@@ -41,6 +66,8 @@ impl Gateway {
             operation_timeout: Duration::from_secs(10),
             introspection: true,
             shutdown_grace: Duration::from_secs(5),
+            authenticator: Arc::new(issuer().verifier()),
+            ..GatewayConfig::default()
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(patto_gateway::run(config, listener, async {
@@ -99,10 +126,17 @@ impl Gateway {
     }
 
     async fn graphql_with(&self, query: &str, variables: Value, extra: &[(&str, &str)]) -> Value {
+        let system = palermo_system();
         let mut headers = vec![
             ("content-type", "application/json"),
             ("accept", GRAPHQL_RESPONSE),
         ];
+        if !extra
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        {
+            headers.push(("authorization", &system));
+        }
         headers.extend_from_slice(extra);
         let body = json!({"query": query, "variables": variables}).to_string();
         let (_, _, body) = self.request("POST", "/graphql", &headers, &body).await;
@@ -115,7 +149,7 @@ async fn culture_app() -> patto_service_kit::GrpcApp {
     demo::seed(&store, Utc::now() - chrono::Duration::hours(1))
         .await
         .unwrap();
-    patto_culture::app(store)
+    patto_culture::app(store).with_authenticator(Arc::new(issuer().verifier()))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -498,6 +532,7 @@ fn newer_culture_descriptors() -> &'static [u8] {
         .open_files([
             "patto/culture/v1/culture.proto",
             "patto/common/v1/common.proto",
+            "patto/common/v1/audit.proto",
         ])
         .unwrap();
     Box::leak(compiler.encode_file_descriptor_set().into_boxed_slice())

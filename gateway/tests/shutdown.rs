@@ -23,12 +23,14 @@ impl Drop for Reaper {
 struct Arrivals(Arc<AtomicUsize>);
 
 impl patto_service_kit::auth::Authenticator for Arrivals {
-    fn authenticate(
-        &self,
-        _: &http::HeaderMap,
-    ) -> Result<patto_service_kit::Principal, tonic::Status> {
+    fn authenticate<'a>(
+        &'a self,
+        _: &'a http::HeaderMap,
+    ) -> futures::future::BoxFuture<'a, Result<patto_service_kit::Principal, tonic::Status>> {
         self.0.fetch_add(1, Ordering::SeqCst);
-        Ok(patto_service_kit::Principal::Anonymous)
+        Box::pin(std::future::ready(Ok(
+            patto_service_kit::Principal::Anonymous,
+        )))
     }
 }
 

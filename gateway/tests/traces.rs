@@ -75,6 +75,7 @@ async fn one_trace_from_the_gateway_to_the_database() {
         operation_timeout: Duration::from_secs(10),
         introspection: true,
         shutdown_grace: Duration::from_secs(5),
+        ..patto_gateway::GatewayConfig::default()
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let gw = tokio::spawn(patto_gateway::run(config, gw_listener, async {

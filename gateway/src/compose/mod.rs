@@ -19,7 +19,9 @@
 //! - the same GraphQL name for two different proto types, or two definitions of one proto type,
 //!   is a composition error naming both sources, never a silent overwrite.
 
+mod audit;
 pub mod comments;
+mod guard;
 pub mod names;
 pub mod options;
 mod roots;
@@ -45,6 +47,7 @@ use crate::request::{BatchSpec, RequestCtx};
 use crate::transport::Invoker;
 use comments::Comments;
 
+pub use audit::AUDIT_SERVICE;
 pub use roots::{CitizenValue, INDICATORS_SERVICE};
 
 /// Deepest selection a document may nest (GraphiQL's introspection query needs 13).
@@ -679,6 +682,7 @@ impl Builder {
         let (invoker, service_c, method_c) =
             (self.invoker.clone(), service.clone(), method.clone());
         let shape = connection.clone();
+        let is_mutation = matches!(op.kind, options::Kind::Mutation);
         let mut field = Field::new(op.name.clone(), ty, move |ctx| {
             let (invoker, service, method, shape) = (
                 invoker.clone(),
@@ -688,6 +692,9 @@ impl Builder {
             );
             FieldFuture::new(async move {
                 let result = async {
+                    if is_mutation {
+                        guard::mutation(&guard::principal(&ctx))?;
+                    }
                     let rc = request_ctx(&ctx);
                     let mut request = convert::message_input(
                         &method.input(),

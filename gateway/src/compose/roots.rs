@@ -31,6 +31,7 @@ pub const RESERVED_TYPES: &[&str] = &[
     "ProgrammeIndicators",
     "ProcedureOffer",
     "IndicatorsPeriodInput",
+    super::audit::READ_TYPE,
     super::scalars::LONG,
     super::scalars::DATETIME,
     super::scalars::BASE64,
@@ -87,7 +88,7 @@ pub(crate) fn page_info_value(end_cursor: &str, has_next: bool, has_previous: bo
     )
 }
 
-fn value_field(name: &str, ty: TypeRef, description: &str) -> (String, (Field, String)) {
+pub(super) fn value_field(name: &str, ty: TypeRef, description: &str) -> (String, (Field, String)) {
     let key = name.to_owned();
     let field = Field::new(name, ty, move |ctx| {
         let v = match ctx.parent_value.as_value() {
@@ -167,6 +168,9 @@ pub(crate) fn add(b: &mut Builder, sources: &[Source]) -> Result<(), ComposeErro
                     .description("Codice fiscale, canonical form (omocodia resolved)."),
                     "gateway".to_owned(),
                 ),
+            ), (
+                "personalDataReads".to_owned(),
+                (super::audit::field(b, sources, super::audit::On::Citizen), "gateway".to_owned()),
             )]
             .into_iter()
             .collect(),
@@ -211,6 +215,14 @@ pub(crate) fn add(b: &mut Builder, sources: &[Source]) -> Result<(), ComposeErro
         "indicators".into(),
         (indicators_field(b, sources), "gateway".into()),
     );
+    municipality.insert(
+        "personalDataReads".into(),
+        (
+            super::audit::field(b, sources, super::audit::On::Municipality),
+            "gateway".into(),
+        ),
+    );
+    super::audit::add_types(b);
     b.objects.insert(
         "Municipality".into(),
         ObjectDef {
@@ -235,6 +247,7 @@ pub(crate) fn add(b: &mut Builder, sources: &[Source]) -> Result<(), ComposeErro
                                 format!("is not a valid codice fiscale: {e}"),
                             )
                         })?;
+                        super::guard::citizen_entry(&super::guard::principal(&ctx), &fiscal_code)?;
                         Ok(Some(FieldValue::owned_any(CitizenValue { fiscal_code })))
                     }
                     .await;
@@ -251,15 +264,10 @@ pub(crate) fn add(b: &mut Builder, sources: &[Source]) -> Result<(), ComposeErro
             "me",
             Field::new("me", TypeRef::named("Citizen"), |ctx| {
                 FieldFuture::new(async move {
-                    let rc = request_ctx(&ctx);
-                    let result = match rc.citizen() {
-                        Some(fiscal_code) => {
-                            Ok(Some(FieldValue::owned_any(CitizenValue { fiscal_code })))
-                        }
-                        None => Err(errors::unauthenticated(
-                            "sign in with SPID or CIE to read your own data",
-                        )),
-                    };
+                    let result =
+                        super::guard::me(&super::guard::principal(&ctx)).map(|fiscal_code| {
+                            Some(FieldValue::owned_any(CitizenValue { fiscal_code }))
+                        });
                     recover(&ctx, result)
                 })
             })

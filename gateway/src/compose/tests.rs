@@ -13,6 +13,7 @@ use tonic::Status;
 use super::*;
 use crate::request::{RequestCtx, execute};
 use crate::transport::{Call, CallError, StreamResult, UnaryResult};
+use patto_service_kit::Principal;
 
 type Handler = Arc<dyn Fn(&Call) -> Result<DynamicMessage, Status> + Send + Sync>;
 
@@ -331,9 +332,20 @@ fn thing(pool: &DescriptorPool, id: &str, parent: &str) -> DynamicMessage {
     t
 }
 
+/// Runs `query` as a comune's system: these tests are about the mapping, which the access rule
+/// (tested below with other callers) lets a system through.
 async fn run(schema: &Schema, query: &str) -> (serde_json::Value, usize) {
+    let system = Principal::System {
+        istat_code: "082053".into(),
+        subject: "test".into(),
+    };
+    run_as(schema, query, system).await
+}
+
+async fn run_as(schema: &Schema, query: &str, principal: Principal) -> (serde_json::Value, usize) {
     let ctx = RequestCtx::new(None, Vec::new());
-    let response = execute(schema, async_graphql::Request::new(query), ctx.clone()).await;
+    let request = async_graphql::Request::new(query).data(principal);
+    let response = execute(schema, request, ctx.clone()).await;
     (serde_json::to_value(&response).unwrap(), ctx.calls().0)
 }
 
@@ -729,6 +741,77 @@ async fn citizen_entry_validates_the_fiscal_code() {
     )
     .await;
     assert_eq!(out["data"]["citizen"]["fiscalCode"], "RCCMNL83S18D969H");
+}
+
+#[tokio::test]
+async fn the_gateway_refuses_what_the_principal_alone_rules_out() {
+    let fake = Fake::default();
+    let schema = compose(&[demo_source()], Arc::new(fake.clone()))
+        .unwrap()
+        .schema;
+    let me = "RCCMNL83S18D969H";
+    let citizen = |cf: &str| Principal::Citizen {
+        fiscal_code: cf.into(),
+    };
+    let entry = format!(r#"{{ citizen(fiscalCode: "{me}") {{ fiscalCode }} }}"#);
+    let mutation = r#"mutation { saveThing(thing: {id: "x", text: "a"}) { thing { id } } }"#;
+    let cases: Vec<(&str, &str, Principal, Option<&str>)> = vec![
+        (
+            "citizen entry",
+            &entry,
+            Principal::Anonymous,
+            Some("UNAUTHENTICATED"),
+        ),
+        (
+            "citizen entry",
+            &entry,
+            citizen("VRDLGU75B12G273D"),
+            Some("FORBIDDEN"),
+        ),
+        (
+            "citizen entry",
+            &entry,
+            citizen(&me.to_ascii_lowercase()),
+            None,
+        ),
+        (
+            "me",
+            "{ me { fiscalCode } }",
+            Principal::Anonymous,
+            Some("UNAUTHENTICATED"),
+        ),
+        ("me", "{ me { fiscalCode } }", citizen(me), None),
+        (
+            "me",
+            "{ me { fiscalCode } }",
+            Principal::Operator {
+                istat_code: "082053".into(),
+                subject: "op".into(),
+            },
+            Some("FORBIDDEN"),
+        ),
+        (
+            "mutation",
+            mutation,
+            Principal::Anonymous,
+            Some("UNAUTHENTICATED"),
+        ),
+    ];
+    for (what, query, principal, code) in cases {
+        let (out, calls) = run_as(&schema, query, principal.clone()).await;
+        assert_eq!(
+            out["errors"][0]["extensions"]["code"].as_str(),
+            code,
+            "{what} as {principal:?}: {out}"
+        );
+        if code.is_some() {
+            assert_eq!(
+                calls, 0,
+                "{what} as {principal:?}: refused before any backend call"
+            );
+        }
+    }
+    assert!(fake.calls().is_empty());
 }
 
 #[test]

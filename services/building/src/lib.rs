@@ -15,6 +15,7 @@ use std::future::Future;
 
 use chrono::Utc;
 use patto_proto::building::v1::building_service_server::BuildingServiceServer;
+use patto_service_kit::audit::AuditServer;
 use patto_service_kit::config::ServiceName;
 use patto_service_kit::indicators::IndicatorsServer;
 use patto_service_kit::{GrpcApp, RunError, ServiceConfig, serve_service};
@@ -27,10 +28,12 @@ pub const SERVICE: ServiceName = ServiceName {
     default_port: 50052,
 };
 
-/// The gRPC services of building over `store`: the building API and the indicators.
+/// The gRPC services of building over `store`: the building API, the indicators and the audit of
+/// reads of personal data (cadastral units, permits).
 pub fn app(store: store::Store) -> GrpcApp {
     GrpcApp::new()
         .add_service(IndicatorsServer::new(store.db().clone(), domain::PROCEDURES).into_service())
+        .add_service(AuditServer::new(store.db().clone(), SERVICE.name).into_service())
         .add_service(BuildingServiceServer::new(grpc::BuildingApi::new(store)))
 }
 

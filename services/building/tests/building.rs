@@ -2,8 +2,13 @@
 //! searched, paged and extended onto citizens; a cadastral import is all-or-nothing; a permit goes
 //! through its whole workflow; an illegal move is refused naming both statuses; a PdC left without
 //! a decision past its deadline reads (and streams) as silenzio-assenso; every unary RPC answers an
-//! empty request with a meaningful status; filings count in the indicators.
+//! empty request with a meaningful status; filings count in the indicators. Every call carries its
+//! caller (the kit's header test authenticator): the Catasto is searched by the comune's operators,
+//! permits are filed and moved by their applicants and decided by the comune's operators; who may
+//! read and change what is tabled in `access_matrix`, the record of reads in
+//! `operators_reads_of_permits_are_recorded_for_the_applicant`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{Datelike, Utc};
@@ -13,9 +18,11 @@ use patto_building::{Migrator, demo};
 use patto_proto::building::v1 as pb;
 use patto_proto::building::v1::building_service_client::BuildingServiceClient;
 use patto_proto::common::v1 as common;
+use patto_proto::common::v1::audit_service_client::AuditServiceClient;
 use patto_proto::common::v1::indicators_service_client::IndicatorsServiceClient;
+use patto_service_kit::audit::PURPOSE_HEADER;
 use patto_service_kit::demo::citizen;
-use patto_service_kit::testing::{self, TestPostgres, TestServer};
+use patto_service_kit::testing::{self, HeaderPrincipal, TestPostgres, TestServer, Who};
 use sea_orm::DatabaseConnection;
 use tonic::Code;
 use tonic::transport::Channel;
@@ -24,6 +31,17 @@ use tonic_types::StatusExt;
 const SALT: &str = "test-salt";
 const PALERMO: &str = "082053";
 const ALTAVILLA: &str = "082001";
+const BAGHERIA: &str = "082006";
+
+/// The building app as the tests host it: callers named by the `x-test-principal` header.
+fn app(store: Store) -> patto_service_kit::GrpcApp {
+    patto_building::app(store).with_authenticator(Arc::new(HeaderPrincipal))
+}
+
+/// Demo citizen `n` as a caller.
+fn citizen_who(n: usize) -> Who {
+    Who::citizen(&citizen(n).fiscal_code)
+}
 
 struct Fixture {
     server: TestServer,
@@ -36,7 +54,7 @@ async fn start(db: DatabaseConnection) -> Fixture {
     let store = Store::new(db, SALT);
     let seeded = demo::seed(&store, Utc::now()).await.expect("seed");
     assert!(seeded.units > 82 * 4 && seeded.permits >= 82, "{seeded:?}");
-    let server = TestServer::start(patto_building::app(store.clone())).await;
+    let server = TestServer::start(app(store.clone())).await;
     let channel = server.channel().await;
     Fixture {
         client: BuildingServiceClient::new(channel.clone()),
@@ -54,22 +72,23 @@ fn fields(status: &tonic::Status) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Searching a comune's Catasto: paging with opaque cursors, filters, batch lookup and the
-/// `Citizen.properties` extension with the tax year as filter.
+/// Searching a comune's Catasto, as its operators do: paging with opaque cursors, filters, batch
+/// lookup and the `Citizen.properties` extension with the tax year as filter.
 async fn cadastre(f: &mut Fixture) {
+    let palermo = Who::operator(PALERMO);
     let mut seen = Vec::new();
     let mut after = String::new();
     loop {
         let page = f
             .client
-            .list_cadastral_units(pb::ListCadastralUnitsRequest {
+            .list_cadastral_units(palermo.request(pb::ListCadastralUnitsRequest {
                 istat_code: PALERMO.into(),
                 page: Some(common::PageRequest {
                     first: 9,
                     after: after.clone(),
                 }),
                 ..Default::default()
-            })
+            }))
             .await
             .unwrap()
             .into_inner();
@@ -97,11 +116,11 @@ async fn cadastre(f: &mut Fixture) {
 
     let signorile = f
         .client
-        .list_cadastral_units(pb::ListCadastralUnitsRequest {
+        .list_cadastral_units(palermo.request(pb::ListCadastralUnitsRequest {
             istat_code: PALERMO.into(),
             categoria: "a/1".into(),
             ..Default::default()
-        })
+        }))
         .await
         .unwrap()
         .into_inner();
@@ -116,11 +135,11 @@ async fn cadastre(f: &mut Fixture) {
 
     let by_owner = f
         .client
-        .list_cadastral_units(pb::ListCadastralUnitsRequest {
+        .list_cadastral_units(palermo.request(pb::ListCadastralUnitsRequest {
             istat_code: PALERMO.into(),
             owner_fiscal_code: owner.clone(),
             ..Default::default()
-        })
+        }))
         .await
         .unwrap()
         .into_inner();
@@ -131,15 +150,32 @@ async fn cadastre(f: &mut Fixture) {
             .all(|u| u.owners.iter().any(|o| o.fiscal_code == owner))
     );
     assert!(by_owner.units.iter().any(|u| u.categoria == "C/6"));
+    // The owner themself finds the same units, and only theirs, without naming themself.
+    let own = f
+        .client
+        .list_cadastral_units(Who::citizen(&owner).request(pb::ListCadastralUnitsRequest {
+            istat_code: PALERMO.into(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let ids = |units: &[pb::CadastralUnit]| {
+        units
+            .iter()
+            .map(|u| u.id.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    assert_eq!(ids(&own.units), ids(&by_owner.units));
 
     let garages = f
         .client
-        .list_cadastral_units(pb::ListCadastralUnitsRequest {
+        .list_cadastral_units(palermo.request(pb::ListCadastralUnitsRequest {
             istat_code: PALERMO.into(),
             categoria: "C".into(),
             street: "LIBERT".into(),
             ..Default::default()
-        })
+        }))
         .await
         .unwrap()
         .into_inner();
@@ -150,9 +186,9 @@ async fn cadastre(f: &mut Fixture) {
 
     let looked = f
         .client
-        .lookup_cadastral_units(pb::LookupCadastralUnitsRequest {
+        .lookup_cadastral_units(palermo.request(pb::LookupCadastralUnitsRequest {
             keys: vec![a1.id.clone(), "cu-none".into(), a1.id.clone()],
-        })
+        }))
         .await
         .unwrap()
         .into_inner();
@@ -179,7 +215,7 @@ async fn cadastre(f: &mut Fixture) {
     };
     let props = f
         .client
-        .list_citizen_properties(pb::ListCitizenPropertiesRequest {
+        .list_citizen_properties(palermo.request(pb::ListCitizenPropertiesRequest {
             keys: vec![
                 c3.clone(),
                 c2.clone(),
@@ -188,7 +224,7 @@ async fn cadastre(f: &mut Fixture) {
             ],
             year: year - 1,
             istat_code: String::new(),
-        })
+        }))
         .await
         .unwrap()
         .into_inner();
@@ -217,11 +253,11 @@ async fn cadastre(f: &mut Fixture) {
     assert!(sold(&props.items));
     let today = f
         .client
-        .list_citizen_properties(pb::ListCitizenPropertiesRequest {
+        .list_citizen_properties(Who::citizen(&c2).request(pb::ListCitizenPropertiesRequest {
             keys: vec![c2.clone()],
             year: 0,
             istat_code: PALERMO.into(),
-        })
+        }))
         .await
         .unwrap()
         .into_inner();
@@ -232,13 +268,13 @@ async fn cadastre(f: &mut Fixture) {
 
     let bad = f
         .client
-        .list_cadastral_units(pb::ListCadastralUnitsRequest {
+        .list_cadastral_units(palermo.request(pb::ListCadastralUnitsRequest {
             istat_code: PALERMO.into(),
             particella: "12".into(),
             categoria: "Z/9".into(),
             owner_fiscal_code: "nobody".into(),
             ..Default::default()
-        })
+        }))
         .await
         .unwrap_err();
     assert_eq!(bad.code(), Code::InvalidArgument);
@@ -276,16 +312,19 @@ fn import_row(n: usize) -> pb::ImportCadastralUnitsRequest {
 }
 
 /// An extract with three bad rows reports exactly those and writes nothing; a clean one is
-/// written whole; the same extract again updates by natural key.
+/// written whole, by the comune's operator only; the same extract again updates by natural key.
 async fn import(f: &mut Fixture) {
+    let altavilla = Who::operator(ALTAVILLA);
     let count = |f: &Fixture| {
         let mut c = f.client.clone();
         async move {
-            c.list_cadastral_units(pb::ListCadastralUnitsRequest {
-                istat_code: ALTAVILLA.into(),
-                foglio: "500".into(),
-                ..Default::default()
-            })
+            c.list_cadastral_units(Who::operator(ALTAVILLA).request(
+                pb::ListCadastralUnitsRequest {
+                    istat_code: ALTAVILLA.into(),
+                    foglio: "500".into(),
+                    ..Default::default()
+                },
+            ))
             .await
             .unwrap()
             .into_inner()
@@ -300,7 +339,7 @@ async fn import(f: &mut Fixture) {
     rows[350].unit = None;
     let answer = f
         .client
-        .import_cadastral_units(futures::stream::iter(rows))
+        .import_cadastral_units(altavilla.request(futures::stream::iter(rows)))
         .await
         .unwrap()
         .into_inner();
@@ -321,9 +360,35 @@ async fn import(f: &mut Fixture) {
     assert_eq!(count(f).await, 0, "a failed import writes nothing");
 
     let good: Vec<_> = (0..400).map(import_row).collect();
+    // Only the comune imports its Catasto: a citizen and an anonymous caller are refused before a
+    // row is read, another comune's system has every row refused.
+    for (who, code) in [
+        (citizen_who(1), Code::PermissionDenied),
+        (Who::Anonymous, Code::Unauthenticated),
+    ] {
+        let refused = f
+            .client
+            .import_cadastral_units(who.request(futures::stream::iter(good.clone())))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), code, "{who:?}: {refused:?}");
+    }
+    let foreign = f
+        .client
+        .import_cadastral_units(Who::system(BAGHERIA).request(futures::stream::iter(good.clone())))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(foreign.imported, 0);
+    assert!(
+        foreign.errors.iter().all(|e| e.field == "unit.istat_code"),
+        "{:?}",
+        foreign.errors.first()
+    );
+    assert_eq!(count(f).await, 0);
     let answer = f
         .client
-        .import_cadastral_units(futures::stream::iter(good.clone()))
+        .import_cadastral_units(altavilla.request(futures::stream::iter(good.clone())))
         .await
         .unwrap()
         .into_inner();
@@ -334,7 +399,7 @@ async fn import(f: &mut Fixture) {
     assert_eq!(count(f).await, 400);
     let again = f
         .client
-        .import_cadastral_units(futures::stream::iter(good))
+        .import_cadastral_units(altavilla.request(futures::stream::iter(good)))
         .await
         .unwrap()
         .into_inner();
@@ -348,7 +413,7 @@ async fn import(f: &mut Fixture) {
     mixed[1].unit.as_mut().unwrap().istat_code = PALERMO.into();
     let answer = f
         .client
-        .import_cadastral_units(futures::stream::iter(mixed))
+        .import_cadastral_units(altavilla.request(futures::stream::iter(mixed)))
         .await
         .unwrap()
         .into_inner();
@@ -389,9 +454,13 @@ fn new_draft(kind: pb::BuildingPermitKind, n: usize) -> pb::BuildingPermitDraft 
     }
 }
 
+/// The applicant files `draft` themself.
 async fn create(f: &mut Fixture, draft: pb::BuildingPermitDraft) -> pb::BuildingPermit {
+    let applicant = Who::citizen(&draft.applicant_fiscal_code);
     f.client
-        .create_building_permit_draft(pb::CreateBuildingPermitDraftRequest { draft: Some(draft) })
+        .create_building_permit_draft(
+            applicant.request(pb::CreateBuildingPermitDraftRequest { draft: Some(draft) }),
+        )
         .await
         .expect("create draft")
         .into_inner()
@@ -416,9 +485,9 @@ async fn workflow(f: &mut Fixture) {
 
     let incomplete = f
         .client
-        .submit_building_permit(pb::SubmitBuildingPermitRequest {
+        .submit_building_permit(citizen_who(1).request(pb::SubmitBuildingPermitRequest {
             permit_id: id.clone(),
-        })
+        }))
         .await
         .unwrap_err();
     assert_eq!(incomplete.code(), Code::FailedPrecondition);
@@ -431,10 +500,12 @@ async fn workflow(f: &mut Fixture) {
     draft.attachments = vec![attachment("relazione.pdf"), attachment("grafici.pdf")];
     let updated = f
         .client
-        .update_building_permit_draft(pb::UpdateBuildingPermitDraftRequest {
-            permit_id: id.clone(),
-            draft: Some(draft.clone()),
-        })
+        .update_building_permit_draft(citizen_who(1).request(
+            pb::UpdateBuildingPermitDraftRequest {
+                permit_id: id.clone(),
+                draft: Some(draft.clone()),
+            },
+        ))
         .await
         .unwrap()
         .into_inner()
@@ -444,9 +515,9 @@ async fn workflow(f: &mut Fixture) {
 
     let filed = f
         .client
-        .submit_building_permit(pb::SubmitBuildingPermitRequest {
+        .submit_building_permit(citizen_who(1).request(pb::SubmitBuildingPermitRequest {
             permit_id: id.clone(),
-        })
+        }))
         .await
         .unwrap()
         .into_inner()
@@ -472,11 +543,13 @@ async fn workflow(f: &mut Fixture) {
     // Deciding a permit still waiting for its review is illegal: both statuses are named.
     let illegal = f
         .client
-        .decide_building_permit(pb::DecideBuildingPermitRequest {
-            permit_id: id.clone(),
-            outcome: pb::PermitDecisionOutcome::Grant as i32,
-            ..Default::default()
-        })
+        .decide_building_permit(
+            Who::operator(ALTAVILLA).request(pb::DecideBuildingPermitRequest {
+                permit_id: id.clone(),
+                outcome: pb::PermitDecisionOutcome::Grant as i32,
+                ..Default::default()
+            }),
+        )
         .await
         .unwrap_err();
     assert_eq!(illegal.code(), Code::FailedPrecondition);
@@ -489,33 +562,58 @@ async fn workflow(f: &mut Fixture) {
     );
     let edit = f
         .client
-        .update_building_permit_draft(pb::UpdateBuildingPermitDraftRequest {
-            permit_id: id.clone(),
-            draft: Some(draft),
-        })
+        .update_building_permit_draft(citizen_who(1).request(
+            pb::UpdateBuildingPermitDraftRequest {
+                permit_id: id.clone(),
+                draft: Some(draft),
+            },
+        ))
         .await
         .unwrap_err();
     assert_eq!(edit.code(), Code::FailedPrecondition);
 
+    // The review is Altavilla's: neither the applicant nor Palermo's operators assign it.
+    for who in [citizen_who(1), Who::operator(PALERMO)] {
+        let refused = f
+            .client
+            .assign_building_permit(who.request(pb::AssignBuildingPermitRequest {
+                permit_id: id.clone(),
+                responsible_officer: "Ing. Salvatore Lo Bue".into(),
+            }))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            refused.code(),
+            Code::PermissionDenied,
+            "{who:?}: {refused:?}"
+        );
+    }
+
     let c = &mut f.client;
-    c.assign_building_permit(pb::AssignBuildingPermitRequest {
-        permit_id: id.clone(),
-        responsible_officer: "Ing. Salvatore Lo Bue".into(),
-    })
+    c.assign_building_permit(
+        Who::operator(ALTAVILLA).request(pb::AssignBuildingPermitRequest {
+            permit_id: id.clone(),
+            responsible_officer: "Ing. Salvatore Lo Bue".into(),
+        }),
+    )
     .await
     .unwrap();
-    c.request_building_permit_integration(pb::RequestBuildingPermitIntegrationRequest {
-        permit_id: id.clone(),
-        note: "Relazione geologica".into(),
-    })
+    c.request_building_permit_integration(Who::operator(ALTAVILLA).request(
+        pb::RequestBuildingPermitIntegrationRequest {
+            permit_id: id.clone(),
+            note: "Relazione geologica".into(),
+        },
+    ))
     .await
     .unwrap();
     let back = c
-        .submit_building_permit_integration(pb::SubmitBuildingPermitIntegrationRequest {
-            permit_id: id.clone(),
-            attachments: vec![attachment("relazione-geologica.pdf")],
-            note: String::new(),
-        })
+        .submit_building_permit_integration(citizen_who(1).request(
+            pb::SubmitBuildingPermitIntegrationRequest {
+                permit_id: id.clone(),
+                attachments: vec![attachment("relazione-geologica.pdf")],
+                note: String::new(),
+            },
+        ))
         .await
         .unwrap()
         .into_inner()
@@ -524,10 +622,12 @@ async fn workflow(f: &mut Fixture) {
     assert_eq!(status(&back), S::Istruttoria);
     assert_eq!(back.attachments.last().unwrap().integration_round, 1);
     let twice = c
-        .request_building_permit_integration(pb::RequestBuildingPermitIntegrationRequest {
-            permit_id: id.clone(),
-            note: "Altro".into(),
-        })
+        .request_building_permit_integration(Who::operator(ALTAVILLA).request(
+            pb::RequestBuildingPermitIntegrationRequest {
+                permit_id: id.clone(),
+                note: "Altro".into(),
+            },
+        ))
         .await
         .unwrap_err();
     assert!(
@@ -535,21 +635,25 @@ async fn workflow(f: &mut Fixture) {
         "{}",
         twice.message()
     );
-    c.propose_building_permit_decision(pb::ProposeBuildingPermitDecisionRequest {
-        permit_id: id.clone(),
-        outcome: pb::PermitProposalOutcome::Favourable as i32,
-        motivation: "Conforme".into(),
-        construction_contribution: Some(common::Money { cents: 850_000 }),
-    })
+    c.propose_building_permit_decision(Who::operator(ALTAVILLA).request(
+        pb::ProposeBuildingPermitDecisionRequest {
+            permit_id: id.clone(),
+            outcome: pb::PermitProposalOutcome::Favourable as i32,
+            motivation: "Conforme".into(),
+            construction_contribution: Some(common::Money { cents: 850_000 }),
+        },
+    ))
     .await
     .unwrap();
     let granted = c
-        .decide_building_permit(pb::DecideBuildingPermitRequest {
-            permit_id: id.clone(),
-            outcome: pb::PermitDecisionOutcome::Grant as i32,
-            motivation: String::new(),
-            protocol_number: String::new(),
-        })
+        .decide_building_permit(
+            Who::operator(ALTAVILLA).request(pb::DecideBuildingPermitRequest {
+                permit_id: id.clone(),
+                outcome: pb::PermitDecisionOutcome::Grant as i32,
+                motivation: String::new(),
+                protocol_number: String::new(),
+            }),
+        )
         .await
         .unwrap()
         .into_inner()
@@ -558,25 +662,27 @@ async fn workflow(f: &mut Fixture) {
     assert_eq!(status(&granted), S::Rilasciato);
     assert!(!granted.decision_protocol_number.is_empty());
     let today = Utc::now().date_naive().to_string();
-    c.start_building_works(pb::StartBuildingWorksRequest {
+    c.start_building_works(citizen_who(1).request(pb::StartBuildingWorksRequest {
         permit_id: id.clone(),
         start_date: today.clone(),
         contractor_fiscal_code: "00743110157".into(),
         works_director_fiscal_code: citizen(9).fiscal_code,
-    })
+    }))
     .await
     .unwrap();
-    c.end_building_works(pb::EndBuildingWorksRequest {
+    c.end_building_works(citizen_who(1).request(pb::EndBuildingWorksRequest {
         permit_id: id.clone(),
         end_date: today,
-    })
+    }))
     .await
     .unwrap();
     let done = c
-        .file_agibility_certification(pb::FileAgibilityCertificationRequest {
-            permit_id: id.clone(),
-            attachments: vec![attachment("dichiarazione-direttore-lavori.pdf")],
-        })
+        .file_agibility_certification(citizen_who(1).request(
+            pb::FileAgibilityCertificationRequest {
+                permit_id: id.clone(),
+                attachments: vec![attachment("dichiarazione-direttore-lavori.pdf")],
+            },
+        ))
         .await
         .unwrap()
         .into_inner()
@@ -603,10 +709,10 @@ async fn workflow(f: &mut Fixture) {
     assert!(!done.agibility_protocol_number.is_empty());
 
     let withdrawn = c
-        .withdraw_building_permit(pb::WithdrawBuildingPermitRequest {
+        .withdraw_building_permit(citizen_who(1).request(pb::WithdrawBuildingPermitRequest {
             permit_id: id.clone(),
             reason: "ripensamento".into(),
-        })
+        }))
         .await
         .unwrap_err();
     assert!(
@@ -616,10 +722,12 @@ async fn workflow(f: &mut Fixture) {
     );
 
     let mine = c
-        .list_citizen_building_permits(pb::ListCitizenBuildingPermitsRequest {
-            keys: vec![citizen(1).fiscal_code],
-            status: S::Sca as i32,
-        })
+        .list_citizen_building_permits(citizen_who(1).request(
+            pb::ListCitizenBuildingPermitsRequest {
+                keys: vec![citizen(1).fiscal_code],
+                status: S::Sca as i32,
+            },
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -669,9 +777,11 @@ async fn silenzio_assenso(f: &mut Fixture) {
         .unwrap();
     let read = f
         .client
-        .lookup_building_permits(pb::LookupBuildingPermitsRequest {
-            keys: vec![old.id.clone()],
-        })
+        .lookup_building_permits(Who::operator(ALTAVILLA).request(
+            pb::LookupBuildingPermitsRequest {
+                keys: vec![old.id.clone()],
+            },
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -691,23 +801,27 @@ async fn silenzio_assenso(f: &mut Fixture) {
     );
     let listed = f
         .client
-        .list_building_permits(pb::ListBuildingPermitsRequest {
-            istat_code: ALTAVILLA.into(),
-            status: S::SilenzioAssenso as i32,
-            ..Default::default()
-        })
+        .list_building_permits(
+            Who::operator(ALTAVILLA).request(pb::ListBuildingPermitsRequest {
+                istat_code: ALTAVILLA.into(),
+                status: S::SilenzioAssenso as i32,
+                ..Default::default()
+            }),
+        )
         .await
         .unwrap()
         .into_inner();
     assert!(listed.permits.iter().any(|x| x.id == old.id));
     let late = f
         .client
-        .propose_building_permit_decision(pb::ProposeBuildingPermitDecisionRequest {
-            permit_id: old.id.clone(),
-            outcome: pb::PermitProposalOutcome::Unfavourable as i32,
-            motivation: "Troppo tardi".into(),
-            construction_contribution: None,
-        })
+        .propose_building_permit_decision(Who::operator(ALTAVILLA).request(
+            pb::ProposeBuildingPermitDecisionRequest {
+                permit_id: old.id.clone(),
+                outcome: pb::PermitProposalOutcome::Unfavourable as i32,
+                motivation: "Troppo tardi".into(),
+                construction_contribution: None,
+            },
+        ))
         .await
         .unwrap_err();
     assert_eq!(late.code(), Code::FailedPrecondition);
@@ -718,10 +832,12 @@ async fn silenzio_assenso(f: &mut Fixture) {
     );
     let attested = f
         .client
-        .attest_silenzio_assenso(pb::AttestSilenzioAssensoRequest {
-            permit_id: old.id.clone(),
-            protocol_number: String::new(),
-        })
+        .attest_silenzio_assenso(Who::operator(ALTAVILLA).request(
+            pb::AttestSilenzioAssensoRequest {
+                permit_id: old.id.clone(),
+                protocol_number: String::new(),
+            },
+        ))
         .await
         .unwrap()
         .into_inner()
@@ -738,9 +854,9 @@ async fn silenzio_assenso(f: &mut Fixture) {
         .unwrap();
     let mut stream = f
         .client
-        .watch_building_permit(pb::WatchBuildingPermitRequest {
+        .watch_building_permit(citizen_who(3).request(pb::WatchBuildingPermitRequest {
             permit_id: soon.id.clone(),
-        })
+        }))
         .await
         .unwrap()
         .into_inner();
@@ -769,9 +885,11 @@ async fn silenzio_assenso(f: &mut Fixture) {
         .unwrap();
     let read = f
         .client
-        .lookup_building_permits(pb::LookupBuildingPermitsRequest {
-            keys: vec![bound.id.clone()],
-        })
+        .lookup_building_permits(Who::operator(ALTAVILLA).request(
+            pb::LookupBuildingPermitsRequest {
+                keys: vec![bound.id.clone()],
+            },
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -787,11 +905,13 @@ async fn silenzio_assenso(f: &mut Fixture) {
     );
     let overdue = f
         .client
-        .list_building_permits(pb::ListBuildingPermitsRequest {
-            istat_code: ALTAVILLA.into(),
-            deadline_before: Some(patto_service_kit::time::to_timestamp(Utc::now())),
-            ..Default::default()
-        })
+        .list_building_permits(
+            Who::operator(ALTAVILLA).request(pb::ListBuildingPermitsRequest {
+                istat_code: ALTAVILLA.into(),
+                deadline_before: Some(patto_service_kit::time::to_timestamp(Utc::now())),
+                ..Default::default()
+            }),
+        )
         .await
         .unwrap()
         .into_inner();
@@ -802,9 +922,9 @@ async fn silenzio_assenso(f: &mut Fixture) {
 
     let missing = f
         .client
-        .watch_building_permit(pb::WatchBuildingPermitRequest {
+        .watch_building_permit(citizen_who(3).request(pb::WatchBuildingPermitRequest {
             permit_id: "bp-none".into(),
-        })
+        }))
         .await
         .unwrap_err();
     assert_eq!(missing.code(), Code::NotFound);
@@ -827,14 +947,16 @@ async fn terms(f: &mut Fixture) {
     assert!(palermo.updated_time.is_none());
     let set = f
         .client
-        .set_building_permit_terms(pb::SetBuildingPermitTermsRequest {
-            terms: Some(pb::BuildingPermitTerms {
-                istat_code: ALTAVILLA.into(),
-                review_days: 45,
-                integration_reply_days: 60,
-                ..Default::default()
-            }),
-        })
+        .set_building_permit_terms(Who::operator(ALTAVILLA).request(
+            pb::SetBuildingPermitTermsRequest {
+                terms: Some(pb::BuildingPermitTerms {
+                    istat_code: ALTAVILLA.into(),
+                    review_days: 45,
+                    integration_reply_days: 60,
+                    ..Default::default()
+                }),
+            },
+        ))
         .await
         .unwrap()
         .into_inner()
@@ -851,7 +973,9 @@ async fn terms(f: &mut Fixture) {
     let p = create(f, new_draft(pb::BuildingPermitKind::Pdc, 5)).await;
     let filed = f
         .client
-        .submit_building_permit(pb::SubmitBuildingPermitRequest { permit_id: p.id })
+        .submit_building_permit(
+            citizen_who(5).request(pb::SubmitBuildingPermitRequest { permit_id: p.id }),
+        )
         .await
         .unwrap()
         .into_inner()
@@ -864,24 +988,28 @@ async fn terms(f: &mut Fixture) {
     );
     let bad = f
         .client
-        .set_building_permit_terms(pb::SetBuildingPermitTermsRequest {
-            terms: Some(pb::BuildingPermitTerms {
-                istat_code: ALTAVILLA.into(),
-                review_days: -3,
-                ..Default::default()
-            }),
-        })
+        .set_building_permit_terms(Who::operator(ALTAVILLA).request(
+            pb::SetBuildingPermitTermsRequest {
+                terms: Some(pb::BuildingPermitTerms {
+                    istat_code: ALTAVILLA.into(),
+                    review_days: -3,
+                    ..Default::default()
+                }),
+            },
+        ))
         .await
         .unwrap_err();
     assert_eq!(fields(&bad), ["terms.review_days"]);
     // Put the defaults back for the other suites.
     f.client
-        .set_building_permit_terms(pb::SetBuildingPermitTermsRequest {
-            terms: Some(pb::BuildingPermitTerms {
-                istat_code: ALTAVILLA.into(),
-                ..Default::default()
-            }),
-        })
+        .set_building_permit_terms(Who::operator(ALTAVILLA).request(
+            pb::SetBuildingPermitTermsRequest {
+                terms: Some(pb::BuildingPermitTerms {
+                    istat_code: ALTAVILLA.into(),
+                    ..Default::default()
+                }),
+            },
+        ))
         .await
         .unwrap();
 }
@@ -889,10 +1017,12 @@ async fn terms(f: &mut Fixture) {
 /// Every unary RPC answers an empty request with a meaningful status, never UNIMPLEMENTED,
 /// INTERNAL or UNKNOWN.
 async fn empty_requests(f: &mut Fixture) {
+    // Asked by an operator, who may call every one of them.
+    let operator = Who::operator(PALERMO);
     let c = &mut f.client;
     macro_rules! code {
         ($call:ident, $req:ty) => {
-            match c.$call(<$req>::default()).await {
+            match c.$call(operator.request(<$req>::default())).await {
                 Ok(_) => (stringify!($call), Code::Ok),
                 Err(s) => (stringify!($call), s.code()),
             }
@@ -967,9 +1097,9 @@ async fn empty_requests(f: &mut Fixture) {
         }
     }
     let missing = c
-        .submit_building_permit(pb::SubmitBuildingPermitRequest {
+        .submit_building_permit(operator.request(pb::SubmitBuildingPermitRequest {
             permit_id: "bp-none".into(),
-        })
+        }))
         .await
         .unwrap_err();
     assert_eq!(missing.code(), Code::NotFound);
@@ -1038,16 +1168,18 @@ async fn demo_data_covers_every_comune_and_seeds_once() {
         0,
         "a second seed adds nothing"
     );
-    let server = TestServer::start(patto_building::app(store)).await;
+    let server = TestServer::start(app(store)).await;
     let mut client = BuildingServiceClient::new(server.channel().await);
     let mut permits = 0;
     let mut silent = 0;
     for comune in patto_service_kit::comuni::all() {
+        // Each comune's system reads its own Catasto and register.
+        let system = Who::system(&comune.istat_code);
         let units = client
-            .list_cadastral_units(pb::ListCadastralUnitsRequest {
+            .list_cadastral_units(system.request(pb::ListCadastralUnitsRequest {
                 istat_code: comune.istat_code.clone(),
                 ..Default::default()
-            })
+            }))
             .await
             .unwrap()
             .into_inner();
@@ -1063,10 +1195,10 @@ async fn demo_data_covers_every_comune_and_seeds_once() {
             }
         }
         let listed = client
-            .list_building_permits(pb::ListBuildingPermitsRequest {
+            .list_building_permits(system.request(pb::ListBuildingPermitsRequest {
                 istat_code: comune.istat_code.clone(),
                 ..Default::default()
-            })
+            }))
             .await
             .unwrap()
             .into_inner();
@@ -1083,4 +1215,320 @@ async fn demo_data_covers_every_comune_and_seeds_once() {
         silent >= 5,
         "some demo PdC were granted by silence: {silent}"
     );
+}
+
+/// What a cell of the access matrix expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Answered, with the citizen's data.
+    Sees,
+    /// Answered, without it (an operator of another comune gets its own comune's rows only).
+    Nothing,
+    /// Done.
+    Done,
+    /// Refused: signed in, not allowed.
+    Denied,
+    /// Refused: sign in first.
+    SignIn,
+}
+
+fn refusal(outcome: Outcome) -> Option<Code> {
+    match outcome {
+        Outcome::Denied => Some(Code::PermissionDenied),
+        Outcome::SignIn => Some(Code::Unauthenticated),
+        _ => None,
+    }
+}
+
+fn assert_refused<T: std::fmt::Debug>(
+    answer: Result<T, tonic::Status>,
+    expected: Outcome,
+    cell: &str,
+) {
+    let code = refusal(expected).unwrap_or_else(|| panic!("{cell}: {expected:?} is no refusal"));
+    let e = answer.expect_err(cell);
+    assert_eq!(e.code(), code, "{cell}: {e:?}");
+}
+
+/// Who may follow a citizen's permit, list their permits and properties, edit their draft and
+/// assign their filed permit: the citizen, another citizen, an operator of the permit's comune
+/// (Altavilla), an operator and a system of Bagheria, an anonymous caller. Every cell is asserted
+/// over real gRPC.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_matrix() {
+    use Outcome::*;
+    let mut f = start(testing::sqlite::<Migrator>().await).await;
+    let me = citizen(30).fiscal_code;
+    let other = citizen(31).fiscal_code;
+    let draft = new_draft(pb::BuildingPermitKind::Pdc, 30);
+    let editable = create(&mut f, draft.clone()).await;
+    let filed = create(&mut f, draft.clone()).await;
+    f.client
+        .submit_building_permit(Who::citizen(&me).request(pb::SubmitBuildingPermitRequest {
+            permit_id: filed.id.clone(),
+        }))
+        .await
+        .expect("filed");
+    // Palermo's first demo citizen holds units in Palermo.
+    let owner = citizen(52).fiscal_code;
+
+    let cases = [
+        (
+            Who::citizen(&me),
+            Who::citizen(&owner),
+            Sees,
+            Sees,
+            Done,
+            Denied,
+        ),
+        (
+            Who::citizen(&other),
+            Who::citizen(&other),
+            Denied,
+            Denied,
+            Denied,
+            Denied,
+        ),
+        (
+            Who::operator(ALTAVILLA),
+            Who::operator(PALERMO),
+            Sees,
+            Sees,
+            Done,
+            Done,
+        ),
+        (
+            Who::operator(BAGHERIA),
+            Who::operator(BAGHERIA),
+            Denied,
+            Nothing,
+            Denied,
+            Denied,
+        ),
+        (
+            Who::system(BAGHERIA),
+            Who::system(BAGHERIA),
+            Denied,
+            Nothing,
+            Denied,
+            Denied,
+        ),
+        (
+            Who::Anonymous,
+            Who::Anonymous,
+            SignIn,
+            SignIn,
+            SignIn,
+            SignIn,
+        ),
+    ];
+    for (who, who_for_owner, follow, list, edit, assign) in cases {
+        // Reading one permit: the watch answers its current state first.
+        let answer = f
+            .client
+            .watch_building_permit(who.request(pb::WatchBuildingPermitRequest {
+                permit_id: filed.id.clone(),
+            }))
+            .await;
+        if follow == Sees {
+            let mut stream = answer.expect("follows").into_inner();
+            assert_eq!(next(&mut stream).await.permit_id, filed.id, "{who:?}");
+        } else {
+            assert_refused(answer, follow, &format!("{who:?} following"));
+        }
+
+        // Listing the citizen's permits, and the owner's properties (the same rule, on units).
+        let permits = f
+            .client
+            .list_citizen_building_permits(who.request(pb::ListCitizenBuildingPermitsRequest {
+                keys: vec![me.clone()],
+                status: 0,
+            }))
+            .await;
+        let properties = f
+            .client
+            .list_citizen_properties(who_for_owner.request(pb::ListCitizenPropertiesRequest {
+                keys: vec![owner.clone()],
+                year: 0,
+                istat_code: String::new(),
+            }))
+            .await;
+        match list {
+            Sees => {
+                let permits = permits.expect("lists permits").into_inner();
+                assert!(
+                    permits.items[0].permits.iter().any(|p| p.id == filed.id),
+                    "{who:?}"
+                );
+                let properties = properties.expect("lists properties").into_inner();
+                assert!(
+                    !properties.items[0].holdings.is_empty(),
+                    "{who_for_owner:?}"
+                );
+            }
+            Nothing => {
+                let permits = permits.expect("answers").into_inner();
+                assert!(
+                    permits
+                        .items
+                        .iter()
+                        .flat_map(|i| &i.permits)
+                        .all(|p| p.istat_code == BAGHERIA),
+                    "{who:?} sees only Bagheria's permits"
+                );
+                let properties = properties.expect("answers").into_inner();
+                assert!(
+                    properties.items.iter().flat_map(|i| &i.holdings).all(|h| h
+                        .unit
+                        .as_ref()
+                        .unwrap()
+                        .istat_code
+                        == BAGHERIA),
+                    "{who_for_owner:?} sees only Bagheria's units"
+                );
+            }
+            refused => {
+                assert_refused(permits, refused, &format!("{who:?} listing permits"));
+                assert_refused(
+                    properties,
+                    refused,
+                    &format!("{who_for_owner:?} listing properties"),
+                );
+            }
+        }
+
+        // An applicant-side change: editing the draft.
+        let mut changed = draft.clone();
+        changed.subject = format!("Ampliamento ({who:?})");
+        let answer = f
+            .client
+            .update_building_permit_draft(who.request(pb::UpdateBuildingPermitDraftRequest {
+                permit_id: editable.id.clone(),
+                draft: Some(changed.clone()),
+            }))
+            .await;
+        if edit == Done {
+            let p = answer.expect("edits").into_inner().permit.unwrap();
+            assert_eq!(p.subject, changed.subject, "{who:?}");
+        } else {
+            assert_refused(answer, edit, &format!("{who:?} editing"));
+        }
+
+        // An operator-side move: assigning the filed permit.
+        let answer = f
+            .client
+            .assign_building_permit(who.request(pb::AssignBuildingPermitRequest {
+                permit_id: filed.id.clone(),
+                responsible_officer: format!("{who:?}"),
+            }))
+            .await;
+        if assign == Done {
+            let p = answer.expect("assigns").into_inner().permit.unwrap();
+            assert_eq!(status(&p), pb::BuildingPermitStatus::Istruttoria);
+        } else {
+            assert_refused(answer, assign, &format!("{who:?} assigning"));
+        }
+    }
+
+    // Only the allowed changes were made.
+    let p = f
+        .client
+        .lookup_building_permits(Who::citizen(&me).request(pb::LookupBuildingPermitsRequest {
+            keys: vec![editable.id.clone(), filed.id.clone()],
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let by_id = |id: &str| {
+        p.items
+            .iter()
+            .find(|i| i.key == id)
+            .and_then(|i| i.permit.clone())
+            .unwrap()
+    };
+    assert!(by_id(&editable.id).subject.contains("Operator(\"082001\")"));
+    assert_eq!(by_id(&filed.id).responsible_officer, "Operator(\"082001\")");
+    f.server.stop().await.expect("clean stop");
+}
+
+/// An operator's read of a citizen's permit is recorded with its purpose and listed to that
+/// citizen; the citizen's own reads are not; another comune cannot list Altavilla's log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_reads_of_permits_are_recorded_for_the_applicant() {
+    let mut f = start(testing::sqlite::<Migrator>().await).await;
+    let audit = AuditServiceClient::new(f.channel.clone());
+    let me = citizen(40).fiscal_code;
+    let permit = create(&mut f, new_draft(pb::BuildingPermitKind::Cila, 40)).await;
+    let log = |who: Who, fiscal_code: &str, istat_code: &str| {
+        let mut audit = audit.clone();
+        let request = who.request(common::ListPersonalDataReadsRequest {
+            fiscal_code: fiscal_code.into(),
+            istat_code: istat_code.into(),
+            page: None,
+        });
+        async move { audit.list_personal_data_reads(request).await }
+    };
+    let lookup = |who: Who| {
+        let mut request = who.request(pb::LookupBuildingPermitsRequest {
+            keys: vec![permit.id.clone()],
+        });
+        request
+            .metadata_mut()
+            .insert(PURPOSE_HEADER, "pdnd-sue-7".parse().unwrap());
+        let mut client = f.client.clone();
+        async move { client.lookup_building_permits(request).await }
+    };
+
+    // The applicant reads their own permit: nothing to record.
+    let own = lookup(Who::citizen(&me)).await.unwrap().into_inner();
+    assert_eq!(own.items.len(), 1);
+    let mine = log(Who::citizen(&me), "", "").await.unwrap().into_inner();
+    assert!(
+        mine.items.is_empty(),
+        "own reads are not recorded: {mine:?}"
+    );
+
+    // An Altavilla operator reads it, declaring the purpose; Bagheria's sees nothing, and nothing
+    // is recorded of what it did not read.
+    let read = lookup(Who::operator(ALTAVILLA)).await.unwrap().into_inner();
+    assert_eq!(read.items.len(), 1);
+    let none = lookup(Who::operator(BAGHERIA)).await.unwrap().into_inner();
+    assert!(none.items.is_empty());
+
+    let mine = log(Who::citizen(&me), "", "").await.unwrap().into_inner();
+    assert_eq!(mine.items.len(), 1, "{mine:?}");
+    let r = &mine.items[0];
+    assert_eq!(
+        (
+            r.reader_role.as_str(),
+            r.reader_subject.as_str(),
+            r.reader_istat_code.as_str()
+        ),
+        ("operator", "operator@082001", ALTAVILLA)
+    );
+    assert_eq!(
+        (r.fiscal_code.as_str(), r.istat_code.as_str()),
+        (me.as_str(), ALTAVILLA)
+    );
+    assert_eq!(
+        (r.what.as_str(), r.purpose_id.as_str(), r.service.as_str()),
+        ("building.BuildingPermit", "pdnd-sue-7", "building")
+    );
+    assert!(r.read_at.is_some());
+
+    let altavilla = log(Who::operator(ALTAVILLA), &me, "")
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(altavilla.items.len(), 1);
+    let denied = log(Who::operator(BAGHERIA), "", ALTAVILLA)
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
+    let bagheria = log(Who::operator(BAGHERIA), &me, "")
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(bagheria.items.is_empty(), "{bagheria:?}");
+    f.server.stop().await.expect("clean stop");
 }

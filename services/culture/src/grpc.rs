@@ -1,5 +1,11 @@
-//! The gRPC face of the culture service: request validation, conversions between stored rows and
-//! protobuf messages, and the availability feed behind the watch RPC.
+//! The gRPC face of the culture service: request validation, access checks, conversions between
+//! stored rows and protobuf messages, and the availability feed behind the watch RPC.
+//!
+//! Venues, events and their availability are public. Bookings are personal data of the citizen who
+//! holds them, held by the comune of the event: only that citizen and the comune's operators and
+//! systems read, make or cancel them, and every read by someone else is recorded
+//! ([`patto_service_kit::audit`]) before it is answered. Publishing, cancelling and importing events
+//! is the work of the event's comune.
 
 use std::collections::BTreeSet;
 
@@ -8,6 +14,9 @@ use futures::StreamExt;
 use patto_proto::common::v1::{Address, GeoPoint, Money};
 use patto_proto::culture::v1 as pb;
 use patto_proto::culture::v1::culture_service_server::CultureService;
+use patto_service_kit::access::{self, Act, Record};
+use patto_service_kit::audit::{Caller, Reads};
+use patto_service_kit::auth::principal;
 use patto_service_kit::error::{ServiceError, Violations};
 use patto_service_kit::host::Draining;
 use patto_service_kit::paging::Page;
@@ -18,7 +27,7 @@ use tonic::codegen::BoxStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::domain;
-use crate::store::{self, EventFilter, Store, booking, event, venue};
+use crate::store::{self, EventFilter, HeldBooking, Store, booking, event, venue};
 use patto_service_kit::validate::{
     any_id, asked_keys, batch_keys, fiscal_code_key, istat_key, optional_enum,
 };
@@ -116,6 +125,16 @@ fn booking_to_pb(b: booking::Model) -> pb::Booking {
     }
 }
 
+/// What the audit of personal-data reads calls a booking.
+const BOOKING: &str = "culture.Booking";
+
+/// A booking as the access rule sees it: personal data of its holder, held by the event's comune.
+fn booking_record(b: &HeldBooking) -> Record<'_> {
+    Record::personal(&b.booking.fiscal_code, &b.istat_code)
+}
+
+/// Refuses anonymous callers before anything is looked up: they read no personal data and change
+/// nothing.
 fn required_id(value: &str, field: &str) -> Result<String, ServiceError> {
     any_id(value).map_err(|msg| ServiceError::invalid(field, msg))
 }
@@ -277,27 +296,35 @@ impl CultureService for CultureApi {
         &self,
         request: Request<pb::ListCitizenBookingsRequest>,
     ) -> Answer<pb::ListCitizenBookingsResponse> {
+        let caller = Caller::of(&request);
+        access::signed_in(&caller.principal, "bookings are personal data")?;
         let req = request.into_inner();
         // Answer under the key the caller sent, even when it is an omocodic variant.
         let canonical = batch_keys(&req.keys, fiscal_code_key)?;
+        for cf in &canonical {
+            access::authorize_citizen_listing(&caller.principal, cf)?;
+        }
         let asked = asked_keys(&req.keys, fiscal_code_key);
         let rows = self
             .store
             .bookings_by_citizen(&canonical)
             .await
             .map_err(ServiceError::from)?;
-        let items = asked
-            .into_iter()
-            .filter_map(|(key, cf)| {
-                let bookings: Vec<pb::Booking> = rows
-                    .iter()
-                    .filter(|b| b.fiscal_code == cf)
-                    .cloned()
-                    .map(booking_to_pb)
-                    .collect();
-                (!bookings.is_empty()).then_some(pb::ListCitizenBookingsItem { key, bookings })
-            })
-            .collect();
+        // Operators and systems get the bookings of their comune's events only.
+        let mut reads = Reads::new(caller, BOOKING);
+        let mut items = Vec::new();
+        for (key, cf) in asked {
+            let mut bookings = Vec::new();
+            for b in rows.iter().filter(|b| b.booking.fiscal_code == cf) {
+                if reads.allows(&booking_record(b)) {
+                    bookings.push(booking_to_pb(b.booking.clone()));
+                }
+            }
+            if !bookings.is_empty() {
+                items.push(pb::ListCitizenBookingsItem { key, bookings });
+            }
+        }
+        reads.save(self.store.db()).await?;
         Ok(Response::new(pb::ListCitizenBookingsResponse { items }))
     }
 
@@ -305,6 +332,8 @@ impl CultureService for CultureApi {
         &self,
         request: Request<pb::CreateEventRequest>,
     ) -> Answer<pb::CreateEventResponse> {
+        let who = principal(&request);
+        access::signed_in(&who, "publishing events is the comune's work")?;
         let req = request.into_inner();
         let Some(event) = req.event else {
             return Err(ServiceError::invalid("event", "must be set").into());
@@ -316,6 +345,7 @@ impl CultureService for CultureApi {
             .map_err(ServiceError::from)?;
         let new = domain::validate_event(&event, "event", venues.get(&event.venue_id), Utc::now())
             .map_err(ServiceError::InvalidArgument)?;
+        access::authorize_write(&who, &Act::for_comune(&new.istat_code))?;
         let stored = self
             .store
             .create_events(vec![new], Utc::now())
@@ -334,11 +364,20 @@ impl CultureService for CultureApi {
         &self,
         request: Request<pb::CancelEventRequest>,
     ) -> Answer<pb::CancelEventResponse> {
+        let who = principal(&request);
+        access::signed_in(&who, "cancelling events is the comune's work")?;
         let req = request.into_inner();
         let id = required_id(&req.event_id, "event_id")?;
         if req.reason.chars().count() > domain::MAX_TEXT_LEN {
             return Err(ServiceError::invalid("reason", "must be at most 4000 characters").into());
         }
+        let current = self
+            .store
+            .event(&id)
+            .await
+            .map_err(ServiceError::from)?
+            .ok_or_else(|| ServiceError::not_found("event", &id))?;
+        access::authorize_write(&who, &Act::for_comune(&current.istat_code))?;
         let (event, cancelled) = self
             .store
             .cancel_event(&id, req.reason.trim(), Utc::now())
@@ -354,7 +393,16 @@ impl CultureService for CultureApi {
         &self,
         request: Request<pb::CreateBookingRequest>,
     ) -> Answer<pb::CreateBookingResponse> {
+        let who = principal(&request);
+        access::signed_in(&who, "booking is done by the citizen or for them")?;
         let req = domain::validate_booking(&request.into_inner())?;
+        let event = self
+            .store
+            .event(&req.event_id)
+            .await
+            .map_err(ServiceError::from)?
+            .ok_or_else(|| ServiceError::not_found("event", &req.event_id))?;
+        access::authorize_write(&who, &Act::for_citizen(&req.fiscal_code, &event.istat_code))?;
         let (booking, event) = self.store.book(&req, Utc::now()).await?;
         self.publish(&event);
         Ok(Response::new(pb::CreateBookingResponse {
@@ -366,7 +414,19 @@ impl CultureService for CultureApi {
         &self,
         request: Request<pb::CancelBookingRequest>,
     ) -> Answer<pb::CancelBookingResponse> {
+        let who = principal(&request);
+        access::signed_in(&who, "bookings are personal data")?;
         let id = required_id(&request.into_inner().booking_id, "booking_id")?;
+        let held = self
+            .store
+            .booking(&id)
+            .await
+            .map_err(ServiceError::from)?
+            .ok_or_else(|| ServiceError::not_found("booking", &id))?;
+        access::authorize_write(
+            &who,
+            &Act::for_citizen(&held.booking.fiscal_code, &held.istat_code),
+        )?;
         let (booking, event) = self.store.cancel_booking(&id, Utc::now()).await?;
         self.publish(&event);
         Ok(Response::new(pb::CancelBookingResponse {
@@ -416,6 +476,10 @@ impl CultureService for CultureApi {
         &self,
         request: Request<Streaming<pb::ImportEventsRequest>>,
     ) -> Answer<pb::ImportEventsResponse> {
+        // Importing is the work of a comune, for its own events: refused before a row is read.
+        let who = principal(&request);
+        let comune = who.comune().unwrap_or_default().to_owned();
+        access::authorize_write(&who, &Act::for_comune(&comune))?;
         let mut stream = request.into_inner();
         let mut rows = Vec::new();
         while let Some(row) = stream.next().await {
@@ -455,6 +519,11 @@ impl CultureService for CultureApi {
                 continue;
             };
             match domain::validate_event(event, "event", venues.get(&event.venue_id), now) {
+                Ok(e) if e.istat_code != comune => errors.push(pb::ImportRowError {
+                    row: number,
+                    field: "event.istat_code".into(),
+                    description: format!("must be {comune}: a comune imports its own events only"),
+                }),
                 Ok(e) => valid.push(e),
                 Err(v) => errors.extend(v.as_slice().iter().map(|f| pb::ImportRowError {
                     row: number,

@@ -13,6 +13,7 @@ use std::future::Future;
 
 use chrono::{DurationRound, TimeDelta, Utc};
 use patto_proto::culture::v1::culture_service_server::CultureServiceServer;
+use patto_service_kit::audit::AuditServer;
 use patto_service_kit::config::ServiceName;
 use patto_service_kit::indicators::IndicatorsServer;
 use patto_service_kit::{GrpcApp, RunError, ServiceConfig, serve_service};
@@ -25,10 +26,12 @@ pub const SERVICE: ServiceName = ServiceName {
     default_port: 50053,
 };
 
-/// The gRPC services of culture over `store`: the culture API and the indicators.
+/// The gRPC services of culture over `store`: the culture API, the indicators and the audit of
+/// reads of personal data (bookings).
 pub fn app(store: store::Store) -> GrpcApp {
     GrpcApp::new()
         .add_service(IndicatorsServer::new(store.db().clone(), domain::PROCEDURES).into_service())
+        .add_service(AuditServer::new(store.db().clone(), SERVICE.name).into_service())
         .add_service(CultureServiceServer::new(grpc::CultureApi::new(store)))
 }
 

@@ -1,18 +1,25 @@
 //! The culture service end to end over real gRPC, on SQLite and on PostgreSQL: bookings never
 //! exceed capacity under concurrency, bad input names its field, imports are all-or-nothing, the
-//! watch stream follows availability, and completed bookings show in the indicators.
+//! watch stream follows availability, and completed bookings show in the indicators. Every call
+//! carries its caller (the kit's header test authenticator): events and venues are read
+//! anonymously, bookings are made by their citizens, events published by the comune's operators;
+//! who may read and change what is tabled in `access_matrix`, the record of reads in
+//! `operators_reads_of_bookings_are_recorded_for_the_citizen`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 use futures::StreamExt;
 use patto_culture::{Migrator, demo, store::Store};
 use patto_proto::common::v1 as common;
+use patto_proto::common::v1::audit_service_client::AuditServiceClient;
 use patto_proto::common::v1::indicators_service_client::IndicatorsServiceClient;
 use patto_proto::culture::v1 as pb;
 use patto_proto::culture::v1::culture_service_client::CultureServiceClient;
+use patto_service_kit::audit::PURPOSE_HEADER;
 use patto_service_kit::demo::citizen;
-use patto_service_kit::testing::{self, TestPostgres, TestServer};
+use patto_service_kit::testing::{self, HeaderPrincipal, TestPostgres, TestServer, Who};
 use patto_service_kit::time::to_timestamp;
 use sea_orm::DatabaseConnection;
 use tonic::Code;
@@ -21,7 +28,23 @@ use tonic_types::StatusExt;
 
 const SALT: &str = "test-salt";
 const PALERMO: &str = "082053";
+const BAGHERIA: &str = "082006";
 const TEATRO_MASSIMO: &str = "ven-082053-01";
+
+/// The operator who publishes Palermo's events.
+fn palermo() -> Who {
+    Who::operator(PALERMO)
+}
+
+/// Demo citizen `n` as a caller.
+fn citizen_who(n: usize) -> Who {
+    Who::citizen(&citizen(n).fiscal_code)
+}
+
+/// The culture app as the tests host it: callers named by the `x-test-principal` header.
+fn app(store: Store) -> patto_service_kit::GrpcApp {
+    patto_culture::app(store).with_authenticator(Arc::new(HeaderPrincipal))
+}
 
 struct Fixture {
     server: TestServer,
@@ -33,7 +56,7 @@ async fn start(db: DatabaseConnection) -> Fixture {
     let store = Store::new(db, SALT);
     let today = Utc::now() - chrono::Duration::hours(1);
     assert!(demo::seed(&store, today).await.expect("seed") > 0);
-    let server = TestServer::start(patto_culture::app(store)).await;
+    let server = TestServer::start(app(store)).await;
     let channel = server.channel().await;
     Fixture {
         client: CultureServiceClient::new(channel.clone()),
@@ -59,9 +82,9 @@ fn new_event(capacity: i32) -> pb::Event {
 
 async fn create_event(client: &mut CultureServiceClient<Channel>, capacity: i32) -> pb::Event {
     client
-        .create_event(pb::CreateEventRequest {
+        .create_event(palermo().request(pb::CreateEventRequest {
             event: Some(new_event(capacity)),
-        })
+        }))
         .await
         .expect("create event")
         .into_inner()
@@ -69,12 +92,13 @@ async fn create_event(client: &mut CultureServiceClient<Channel>, capacity: i32)
         .expect("event")
 }
 
-fn booking(event_id: &str, n: usize, seats: i32) -> pb::CreateBookingRequest {
-    pb::CreateBookingRequest {
+/// Demo citizen `n` books `seats` seats of `event_id` for themself.
+fn booking(event_id: &str, n: usize, seats: i32) -> tonic::Request<pb::CreateBookingRequest> {
+    citizen_who(n).request(pb::CreateBookingRequest {
         event_id: event_id.into(),
         fiscal_code: citizen(n).fiscal_code,
         seats,
-    }
+    })
 }
 
 /// 200 concurrent single-seat bookings for 50 seats: exactly 50 confirmed, 150 refused.
@@ -109,6 +133,7 @@ async fn no_overbooking(f: &mut Fixture) {
         }
     }
     assert_eq!((confirmed, refused), (50, 150));
+    // Events are public: read anonymously.
     let after = f
         .client
         .lookup_events(pb::LookupEventsRequest {
@@ -151,11 +176,20 @@ async fn cancellation(f: &mut Fixture) {
         "no seat left is checked first"
     );
 
+    // Another citizen cannot cancel it; its holder can.
+    let foreign = f
+        .client
+        .cancel_booking(citizen_who(2).request(pb::CancelBookingRequest {
+            booking_id: b.id.clone(),
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(foreign.code(), Code::PermissionDenied, "{foreign:?}");
     let cancelled = f
         .client
-        .cancel_booking(pb::CancelBookingRequest {
+        .cancel_booking(citizen_who(1).request(pb::CancelBookingRequest {
             booking_id: b.id.clone(),
-        })
+        }))
         .await
         .unwrap();
     assert_eq!(
@@ -164,9 +198,9 @@ async fn cancellation(f: &mut Fixture) {
     );
     let again = f
         .client
-        .cancel_booking(pb::CancelBookingRequest {
+        .cancel_booking(citizen_who(1).request(pb::CancelBookingRequest {
             booking_id: b.id.clone(),
-        })
+        }))
         .await
         .unwrap_err();
     assert_eq!(again.code(), Code::FailedPrecondition);
@@ -182,12 +216,22 @@ async fn cancellation(f: &mut Fixture) {
         .unwrap_err();
     assert_eq!(dup.code(), Code::AlreadyExists, "{dup:?}");
 
-    let c = f
+    // Cancelling an event is Palermo's work, not Bagheria's.
+    let elsewhere = f
         .client
-        .cancel_event(pb::CancelEventRequest {
+        .cancel_event(Who::operator(BAGHERIA).request(pb::CancelEventRequest {
             event_id: event.id.clone(),
             reason: "maltempo".into(),
-        })
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(elsewhere.code(), Code::PermissionDenied, "{elsewhere:?}");
+    let c = f
+        .client
+        .cancel_event(palermo().request(pb::CancelEventRequest {
+            event_id: event.id.clone(),
+            reason: "maltempo".into(),
+        }))
         .await
         .unwrap()
         .into_inner();
@@ -216,11 +260,11 @@ async fn cancellation(f: &mut Fixture) {
 async fn bad_input(f: &mut Fixture) {
     let status = f
         .client
-        .create_booking(pb::CreateBookingRequest {
+        .create_booking(citizen_who(1).request(pb::CreateBookingRequest {
             event_id: String::new(),
             fiscal_code: "XYZ".into(),
             seats: 0,
-        })
+        }))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
@@ -238,7 +282,7 @@ async fn bad_input(f: &mut Fixture) {
     event.end_time = event.start_time;
     let status = f
         .client
-        .create_event(pb::CreateEventRequest { event: Some(event) })
+        .create_event(palermo().request(pb::CreateEventRequest { event: Some(event) }))
         .await
         .unwrap_err();
     let details = status.get_error_details();
@@ -261,7 +305,8 @@ async fn bad_input(f: &mut Fixture) {
         .unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
 
-    // Every unary RPC answers an empty request with a meaningful status, never UNIMPLEMENTED.
+    // Every unary RPC answers an empty request from a caller who may use it with a meaningful
+    // status, never UNIMPLEMENTED.
     let c = &mut f.client;
     let codes = [
         c.list_venues(pb::ListVenuesRequest::default())
@@ -269,22 +314,22 @@ async fn bad_input(f: &mut Fixture) {
             .map(|_| ())
             .unwrap_err()
             .code(),
-        c.create_event(pb::CreateEventRequest::default())
+        c.create_event(palermo().request(pb::CreateEventRequest::default()))
             .await
             .map(|_| ())
             .unwrap_err()
             .code(),
-        c.cancel_event(pb::CancelEventRequest::default())
+        c.cancel_event(palermo().request(pb::CancelEventRequest::default()))
             .await
             .map(|_| ())
             .unwrap_err()
             .code(),
-        c.create_booking(pb::CreateBookingRequest::default())
+        c.create_booking(citizen_who(1).request(pb::CreateBookingRequest::default()))
             .await
             .map(|_| ())
             .unwrap_err()
             .code(),
-        c.cancel_booking(pb::CancelBookingRequest::default())
+        c.cancel_booking(citizen_who(1).request(pb::CancelBookingRequest::default()))
             .await
             .map(|_| ())
             .unwrap_err()
@@ -301,6 +346,11 @@ async fn bad_input(f: &mut Fixture) {
     );
     assert!(
         c.lookup_venues(pb::LookupVenuesRequest::default())
+            .await
+            .is_ok()
+    );
+    assert!(
+        c.list_citizen_bookings(citizen_who(1).request(pb::ListCitizenBookingsRequest::default()))
             .await
             .is_ok()
     );
@@ -375,8 +425,8 @@ async fn listings(f: &mut Fixture) {
     assert!(venues.venues.iter().all(|v| v.geo.is_some()));
 }
 
-/// Import: three bad rows out of many are reported and nothing is written; a clean programme
-/// is written whole.
+/// Import: three bad rows out of many, and one of another comune, are reported and nothing is
+/// written; a clean programme is written whole, by an operator of its comune only.
 async fn import(f: &mut Fixture) {
     let before = f
         .client
@@ -397,13 +447,16 @@ async fn import(f: &mut Fixture) {
         e.name = format!("Lettura {n}");
         pb::ImportEventsRequest { event: Some(e) }
     };
+    let altavilla = Who::operator("082001");
     let mut rows: Vec<_> = (0..300).map(row).collect();
     rows[10].event.as_mut().unwrap().name.clear();
     rows[100].event.as_mut().unwrap().venue_id = "nowhere".into();
+    // A valid event, but Palermo's: Altavilla imports its own programme only.
+    rows[200].event = Some(new_event(20));
     rows[250].event = None;
     let answer = f
         .client
-        .import_events(futures::stream::iter(rows.clone()))
+        .import_events(altavilla.request(futures::stream::iter(rows.clone())))
         .await
         .unwrap()
         .into_inner();
@@ -415,7 +468,12 @@ async fn import(f: &mut Fixture) {
         .collect();
     assert_eq!(
         bad,
-        [(11, "event.name"), (101, "event.venue_id"), (251, "event")]
+        [
+            (11, "event.name"),
+            (101, "event.venue_id"),
+            (201, "event.istat_code"),
+            (251, "event")
+        ]
     );
     let count = |f: &mut Fixture| {
         let mut c = f.client.clone();
@@ -435,9 +493,22 @@ async fn import(f: &mut Fixture) {
     assert_eq!(count(f).await, before, "a failed import writes nothing");
 
     let good: Vec<_> = (0..300).map(row).collect();
+    // Only a comune imports: a citizen and an anonymous caller are refused before any row is read.
+    for (who, code) in [
+        (citizen_who(1), Code::PermissionDenied),
+        (Who::Anonymous, Code::Unauthenticated),
+    ] {
+        let refused = f
+            .client
+            .import_events(who.request(futures::stream::iter(good.clone())))
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), code, "{who:?}: {refused:?}");
+    }
+    assert_eq!(count(f).await, before);
     let answer = f
         .client
-        .import_events(futures::stream::iter(good))
+        .import_events(altavilla.request(futures::stream::iter(good)))
         .await
         .unwrap()
         .into_inner();
@@ -458,6 +529,7 @@ async fn next(
 
 async fn watch(f: &mut Fixture) {
     let event = create_event(&mut f.client, 10).await;
+    // Availability is public: followed anonymously.
     let mut stream = f
         .client
         .watch_event_availability(pb::WatchEventAvailabilityRequest {
@@ -473,10 +545,10 @@ async fn watch(f: &mut Fixture) {
         .unwrap();
     assert_eq!(next(&mut stream).await.seats_available, 6);
     f.client
-        .cancel_event(pb::CancelEventRequest {
+        .cancel_event(palermo().request(pb::CancelEventRequest {
             event_id: event.id.clone(),
             reason: String::new(),
-        })
+        }))
         .await
         .unwrap();
     let last = next(&mut stream).await;
@@ -586,7 +658,7 @@ async fn demo_data_covers_every_comune_and_seeds_once() {
         0,
         "a second seed adds nothing"
     );
-    let server = TestServer::start(patto_culture::app(store)).await;
+    let server = TestServer::start(app(store)).await;
     let mut client = CultureServiceClient::new(server.channel().await);
     for comune in patto_service_kit::comuni::all() {
         let venues = client
@@ -611,7 +683,7 @@ async fn shutdown_reports_not_serving_and_ends_within_grace() {
     let store = Store::new(testing::sqlite::<Migrator>().await, SALT);
     demo::seed(&store, Utc::now()).await.unwrap();
     let grace = Duration::from_secs(2);
-    let server = TestServer::start_with_grace(patto_culture::app(store), grace).await;
+    let server = TestServer::start_with_grace(app(store), grace).await;
     let channel = server.channel().await;
 
     let mut health = HealthClient::new(channel.clone())
@@ -669,16 +741,18 @@ struct ArrivalSignal {
 }
 
 impl patto_service_kit::auth::Authenticator for ArrivalSignal {
-    fn authenticate(
-        &self,
-        _: &http::HeaderMap,
-    ) -> Result<patto_service_kit::Principal, tonic::Status> {
+    fn authenticate<'a>(
+        &'a self,
+        _: &'a http::HeaderMap,
+    ) -> futures::future::BoxFuture<'a, Result<patto_service_kit::Principal, tonic::Status>> {
         if self.seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == self.nth
             && let Some(tx) = self.tx.lock().unwrap().take()
         {
             let _ = tx.send(());
         }
-        Ok(patto_service_kit::Principal::Anonymous)
+        Box::pin(std::future::ready(Ok(
+            patto_service_kit::Principal::Anonymous,
+        )))
     }
 }
 
@@ -732,4 +806,262 @@ async fn in_flight_calls_finish_during_drain() {
     let answer = call.await.unwrap().expect("the in-flight call completes");
     assert_eq!(answer.into_inner().venues.len(), 6);
     stopping.await.unwrap().expect("clean stop");
+}
+
+/// What a cell of the access matrix expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Answered, with the citizen's data.
+    Sees,
+    /// Answered, without it (an operator of another comune gets its own comune's rows only).
+    Nothing,
+    /// Done.
+    Done,
+    /// Refused: signed in, not allowed.
+    Denied,
+    /// Refused: sign in first.
+    SignIn,
+}
+
+fn refused(outcome: Outcome) -> Option<Code> {
+    match outcome {
+        Outcome::Denied => Some(Code::PermissionDenied),
+        Outcome::SignIn => Some(Code::Unauthenticated),
+        _ => None,
+    }
+}
+
+/// Who may read a citizen's bookings, book for them and publish a Palermo event: the citizen,
+/// another citizen, an operator of Palermo (the event's comune), an operator and a system of
+/// Bagheria, an anonymous caller. Every cell is asserted over real gRPC.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_matrix() {
+    use Outcome::*;
+    let mut f = start(testing::sqlite::<Migrator>().await).await;
+    let me = citizen(3).fiscal_code;
+    let other = citizen(4).fiscal_code;
+    let event = create_event(&mut f.client, 100).await;
+    f.client
+        .create_booking(booking(&event.id, 3, 2))
+        .await
+        .expect("my booking");
+    let cases = [
+        (Who::citizen(&me), Sees, Done, Denied),
+        (Who::citizen(&other), Denied, Denied, Denied),
+        (Who::operator(PALERMO), Sees, Done, Done),
+        (Who::operator(BAGHERIA), Nothing, Denied, Denied),
+        (Who::system(BAGHERIA), Nothing, Denied, Denied),
+        (Who::Anonymous, SignIn, SignIn, SignIn),
+    ];
+    for (who, read, book, publish) in cases {
+        // Personal read: the citizen's bookings.
+        let answer = f
+            .client
+            .list_citizen_bookings(who.request(pb::ListCitizenBookingsRequest {
+                keys: vec![me.clone()],
+            }))
+            .await;
+        match (read, answer) {
+            (Sees, Ok(a)) => {
+                let a = a.into_inner();
+                assert_eq!(a.items.len(), 1, "{who:?}");
+                assert!(
+                    a.items[0]
+                        .bookings
+                        .iter()
+                        .any(|b| b.event_id == event.id && b.fiscal_code == me),
+                    "{who:?}"
+                );
+            }
+            (Nothing, Ok(a)) => {
+                // Only bookings of Bagheria's own events, if the citizen holds any there.
+                let event_ids: Vec<String> = a
+                    .into_inner()
+                    .items
+                    .iter()
+                    .flat_map(|i| i.bookings.iter().map(|b| b.event_id.clone()))
+                    .collect();
+                assert!(!event_ids.contains(&event.id), "{who:?}");
+                let events = f
+                    .client
+                    .lookup_events(pb::LookupEventsRequest { keys: event_ids })
+                    .await
+                    .unwrap()
+                    .into_inner();
+                assert!(
+                    events
+                        .items
+                        .iter()
+                        .all(|i| i.event.as_ref().unwrap().istat_code == BAGHERIA),
+                    "{who:?} sees none of Palermo's bookings"
+                );
+            }
+            (expected, got) => assert_eq!(
+                got.map(|_| ()).unwrap_err().code(),
+                refused(expected).unwrap(),
+                "{who:?} reading"
+            ),
+        }
+
+        // Personal write: a booking for the citizen, each on an event of its own.
+        let fresh = create_event(&mut f.client, 10).await;
+        let answer = f
+            .client
+            .create_booking(who.request(pb::CreateBookingRequest {
+                event_id: fresh.id.clone(),
+                fiscal_code: me.clone(),
+                seats: 1,
+            }))
+            .await;
+        match refused(book) {
+            None => assert_eq!(
+                answer
+                    .expect("booked")
+                    .into_inner()
+                    .booking
+                    .unwrap()
+                    .fiscal_code,
+                me,
+                "{who:?}"
+            ),
+            Some(code) => {
+                let e = answer.unwrap_err();
+                assert_eq!(e.code(), code, "{who:?} booking: {e:?}");
+                assert!(!e.message().contains(&me), "names no one: {e:?}");
+            }
+        }
+
+        // The comune's own work: publishing an event of Palermo.
+        let answer = f
+            .client
+            .create_event(who.request(pb::CreateEventRequest {
+                event: Some(new_event(10)),
+            }))
+            .await;
+        assert_eq!(
+            answer.as_ref().err().map(tonic::Status::code),
+            refused(publish),
+            "{who:?} publishing: {answer:?}"
+        );
+    }
+
+    // Seats were taken only by the allowed bookings: the refused ones changed nothing.
+    let seats: Vec<i32> = f
+        .client
+        .list_events(pb::ListEventsRequest {
+            istat_code: PALERMO.into(),
+            venue_id: TEATRO_MASSIMO.into(),
+            page: Some(common::PageRequest {
+                first: 100,
+                after: String::new(),
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .events
+        .iter()
+        .filter(|e| e.name == "Tosca" && e.capacity == 10)
+        .map(|e| e.capacity - e.seats_available)
+        .collect();
+    assert_eq!(seats.iter().sum::<i32>(), 2, "{seats:?}");
+    f.server.stop().await.expect("clean stop");
+}
+
+/// An operator's read of a citizen's bookings is recorded with its purpose and listed to that
+/// citizen; the citizen's own reads are not; another comune cannot list Palermo's log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_reads_of_bookings_are_recorded_for_the_citizen() {
+    let mut f = start(testing::sqlite::<Migrator>().await).await;
+    let audit = AuditServiceClient::new(f.channel.clone());
+    let me = citizen(5).fiscal_code;
+    let event = create_event(&mut f.client, 50).await;
+    f.client
+        .create_booking(booking(&event.id, 5, 1))
+        .await
+        .unwrap();
+    let log = |who: Who, fiscal_code: &str, istat_code: &str| {
+        let mut audit = audit.clone();
+        let request = who.request(common::ListPersonalDataReadsRequest {
+            fiscal_code: fiscal_code.into(),
+            istat_code: istat_code.into(),
+            page: None,
+        });
+        async move { audit.list_personal_data_reads(request).await }
+    };
+    let mine = log(Who::citizen(&me), "", "").await.unwrap().into_inner();
+    assert!(mine.items.is_empty(), "nothing read yet: {mine:?}");
+
+    // The citizen reads their own bookings: nothing to record.
+    f.client
+        .list_citizen_bookings(Who::citizen(&me).request(pb::ListCitizenBookingsRequest {
+            keys: vec![me.clone()],
+        }))
+        .await
+        .unwrap();
+    let mine = log(Who::citizen(&me), "", "").await.unwrap().into_inner();
+    assert!(
+        mine.items.is_empty(),
+        "own reads are not recorded: {mine:?}"
+    );
+
+    // A Palermo operator reads them, declaring the purpose.
+    let mut request = Who::operator(PALERMO).request(pb::ListCitizenBookingsRequest {
+        keys: vec![me.clone()],
+    });
+    request
+        .metadata_mut()
+        .insert(PURPOSE_HEADER, "pdnd-culture-1".parse().unwrap());
+    let read = f
+        .client
+        .list_citizen_bookings(request)
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        read.items[0]
+            .bookings
+            .iter()
+            .any(|b| b.event_id == event.id)
+    );
+
+    let mine = log(Who::citizen(&me), "", "").await.unwrap().into_inner();
+    assert_eq!(mine.items.len(), 1, "{mine:?}");
+    let r = &mine.items[0];
+    assert_eq!(
+        (
+            r.reader_role.as_str(),
+            r.reader_subject.as_str(),
+            r.reader_istat_code.as_str()
+        ),
+        ("operator", "operator@082053", PALERMO)
+    );
+    assert_eq!(
+        (r.fiscal_code.as_str(), r.istat_code.as_str()),
+        (me.as_str(), PALERMO)
+    );
+    assert_eq!(
+        (r.what.as_str(), r.purpose_id.as_str(), r.service.as_str()),
+        ("culture.Booking", "pdnd-culture-1", "culture")
+    );
+    assert!(r.read_at.is_some());
+
+    // Palermo's operators list it too; Bagheria's may not ask for Palermo's log, and its own
+    // holds nothing of it.
+    let palermo_log = log(Who::operator(PALERMO), &me, "")
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(palermo_log.items.len(), 1);
+    let denied = log(Who::operator(BAGHERIA), "", PALERMO).await.unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
+    let bagheria = log(Who::operator(BAGHERIA), &me, "")
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(bagheria.items.is_empty(), "{bagheria:?}");
+    let anonymous = log(Who::Anonymous, &me, "").await.unwrap_err();
+    assert_eq!(anonymous.code(), Code::Unauthenticated);
+    f.server.stop().await.expect("clean stop");
 }

@@ -1,11 +1,15 @@
 //! SIGTERM during load, on the real binary: calls in flight when the signal arrives all complete,
-//! and the process exits 0 (what a Kubernetes rolling update relies on).
+//! and the process exits 0 (what a Kubernetes rolling update relies on). The binary verifies the
+//! tokens of a dev issuer (`PATTO_DEV_ISSUER_KEY`): the imports in flight are an operator's, and an
+//! import without a token is refused before a row is read.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use patto_proto::culture::v1 as pb;
 use patto_proto::culture::v1::culture_service_client::CultureServiceClient;
+use patto_service_kit::Principal;
+use patto_service_kit::token::{DEV_ISSUER_KEY_VAR, DevIssuer};
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 fn free_port() -> u16 {
@@ -47,9 +51,23 @@ async fn sigterm_drains_calls_in_flight_and_exits_zero() {
     let port = free_port();
     let dir = std::env::temp_dir().join(format!("patto-culture-shutdown-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("dev-issuer-key.pem");
+    let operator = DevIssuer::load_or_create(&key)
+        .expect("dev issuer")
+        .issue(
+            &Principal::Operator {
+                istat_code: "082053".into(),
+                subject: "operator@082053".into(),
+            },
+            Duration::from_secs(600),
+        )
+        .expect("operator token");
+    let bearer: tonic::metadata::AsciiMetadataValue = format!("Bearer {operator}").parse().unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_patto-culture"))
         .env("GRPC_ADDR", format!("127.0.0.1:{port}"))
         .env("PATTO_DATA_DIR", &dir)
+        .env(DEV_ISSUER_KEY_VAR, &key)
         .env("PATTO_DEMO_DATA", "1")
         .env("PATTO_SHUTDOWN_GRACE_SECS", "20")
         .env("PATTO_LOG_FORMAT", "text")
@@ -84,17 +102,28 @@ async fn sigterm_drains_calls_in_flight_and_exits_zero() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
 
-    // Twenty imports, each left open after its first row: in flight until released.
+    // Without a token, an import is refused before a row is read.
+    let refused = CultureServiceClient::new(channel.clone())
+        .import_events(futures::stream::iter([row(1_000), row(1_001)]))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+
+    // Twenty imports by Palermo's operator, each left open after its first row: in flight until
+    // released.
     let (release, released) = tokio::sync::watch::channel(false);
     let calls: Vec<_> = (0..20)
         .map(|i| {
             let mut client = CultureServiceClient::new(channel.clone());
             let mut released = released.clone();
+            let bearer = bearer.clone();
             tokio::spawn(async move {
                 let rows = async_stream(i, async move {
                     let _ = released.wait_for(|r| *r).await;
                 });
-                client.import_events(rows).await
+                let mut request = tonic::Request::new(rows);
+                request.metadata_mut().insert("authorization", bearer);
+                client.import_events(request).await
             })
         })
         .collect();

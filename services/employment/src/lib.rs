@@ -3,10 +3,10 @@
 //! Job offers published through the comuni (ISTAT CP2021 professions, ATECO 2025 sectors), training
 //! courses with a seat limit and a waiting list, and the citizens' online job applications and
 //! course enrolments. Split as every Patto service is: [`domain`] holds the rules without I/O,
-//! [`store`] the database, [`grpc`] the API; [`access`] decides, in one place, who may read and
-//! change the personal data; [`run`] wires them into the service kit.
+//! [`store`] the database, [`grpc`] the API, which asks the kit's shared rule
+//! ([`patto_service_kit::access`]) who may read and change the personal data and records every read
+//! of it ([`patto_service_kit::audit`]); [`run`] wires them into the service kit.
 
-pub mod access;
 pub mod demo;
 pub mod domain;
 pub mod grpc;
@@ -16,11 +16,11 @@ use std::future::Future;
 
 use chrono::Utc;
 use patto_proto::employment::v1::employment_service_server::EmploymentServiceServer;
-use patto_service_kit::config::{Env, ServiceName};
+use patto_service_kit::audit::AuditServer;
+use patto_service_kit::config::ServiceName;
 use patto_service_kit::indicators::IndicatorsServer;
 use patto_service_kit::{GrpcApp, RunError, ServiceConfig, serve_service};
 
-pub use access::Access;
 pub use store::migration::Migrator;
 
 /// Name and default port of this service.
@@ -29,42 +29,24 @@ pub const SERVICE: ServiceName = ServiceName {
     default_port: 50054,
 };
 
-/// The gRPC services of employment over `store`, applying `access` to every read of personal data
-/// and every change: the employment API and the indicators.
-pub fn app(store: store::Store, access: Access) -> GrpcApp {
+/// The gRPC services of employment over `store`: the employment API, the indicators and the audit
+/// of personal-data reads.
+pub fn app(store: store::Store) -> GrpcApp {
     GrpcApp::new()
         .add_service(IndicatorsServer::new(store.db().clone(), domain::PROCEDURES).into_service())
+        .add_service(AuditServer::new(store.db().clone(), SERVICE.name).into_service())
         .add_service(EmploymentServiceServer::new(grpc::EmploymentApi::new(
-            store, access,
+            store,
         )))
 }
 
-/// The access rule as `EMPLOYMENT_ENFORCE_ACCESS` sets it. A value that cannot be read enforces
-/// the rule: failing closed keeps personal data safe while the message names the variable to fix.
-fn access_from_env() -> Access {
-    match Access::from_source(&Env) {
-        Ok(access) => access,
-        Err(e) => {
-            tracing::error!(error = %e, "enforcing the access rule");
-            Access::enforced()
-        }
-    }
-}
-
 /// Connects and migrates the database, seeds demo data if the config asks, and serves on
-/// `listener` until `shutdown` completes. Whether the access rule is enforced comes from
-/// `EMPLOYMENT_ENFORCE_ACCESS` (default off until callers carry verified tokens).
+/// `listener` until `shutdown` completes.
 pub async fn run(
     config: ServiceConfig,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
-    let access = access_from_env();
-    if !access.is_enforced() {
-        tracing::warn!(
-            "access rule NOT enforced (EMPLOYMENT_ENFORCE_ACCESS unset or false): every caller may read and change applications and enrolments; set EMPLOYMENT_ENFORCE_ACCESS=true once callers carry verified tokens"
-        );
-    }
     serve_service::<Migrator, _, _>(
         SERVICE,
         config,
@@ -83,7 +65,7 @@ pub async fn run(
                     );
                 }
             }
-            Ok(app(store, access))
+            Ok(app(store))
         },
     )
     .await

@@ -2,20 +2,21 @@
 //! enrolments on 20 seats fill the seats and the waiting list in arrival order, withdrawals promote
 //! the head of the list, the watch stream follows an enrolment through it, bad input names its
 //! field, imports are all-or-nothing, job applications go through their review, the access rule
-//! holds when enforced, and completed interactions show in the indicators.
+//! holds cell by cell, reads of personal data by others are audited, and completed interactions show
+//! in the indicators.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 use futures::StreamExt;
-use patto_employment::{Access, Migrator, demo, store::Store};
+use patto_employment::{Migrator, demo, store::Store};
 use patto_proto::common::v1 as common;
 use patto_proto::common::v1::indicators_service_client::IndicatorsServiceClient;
 use patto_proto::employment::v1 as pb;
 use patto_proto::employment::v1::employment_service_client::EmploymentServiceClient;
 use patto_service_kit::demo::citizen;
-use patto_service_kit::testing::{self, TestPostgres, TestServer};
+use patto_service_kit::testing::{self, HeaderPrincipal, TestPostgres, TestServer, Who};
 use sea_orm::DatabaseConnection;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
@@ -25,61 +26,59 @@ const SALT: &str = "test-salt";
 const PALERMO: &str = "082053";
 const BAGHERIA: &str = "082006";
 
-/// Who calls: the test authenticator turns the `x-test-principal` header into the principal, as
-/// the identity work will turn a verified token into one.
-#[derive(Clone, Debug)]
-enum Who {
-    Anonymous,
-    Citizen(String),
-    Operator(&'static str),
+/// `message` from an operator of Palermo, whose courses and offers most of the suite runs.
+fn op<T>(message: T) -> Request<T> {
+    Who::operator(PALERMO).request(message)
 }
 
-use patto_service_kit::testing::HeaderPrincipal;
+/// `message` from the system of Bagheria, which imports its catalogue.
+fn bagheria<T>(message: T) -> Request<T> {
+    Who::system(BAGHERIA).request(message)
+}
 
-fn req<T>(who: &Who, message: T) -> Request<T> {
-    let mut r = Request::new(message);
-    let header = match who {
-        Who::Anonymous => return r,
-        Who::Citizen(cf) => format!("citizen:{cf}"),
-        Who::Operator(c) => format!("operator:{c}"),
-    };
-    r.metadata_mut().insert(
-        patto_service_kit::testing::PRINCIPAL_HEADER,
-        header.parse().expect("ascii header"),
-    );
-    r
+/// The citizen's own request, sent by them: an online interaction.
+trait Applicant {
+    fn fiscal_code(&self) -> &str;
+}
+
+impl Applicant for pb::CreateEnrolmentRequest {
+    fn fiscal_code(&self) -> &str {
+        &self.fiscal_code
+    }
+}
+
+impl Applicant for pb::CreateJobApplicationRequest {
+    fn fiscal_code(&self) -> &str {
+        &self.fiscal_code
+    }
+}
+
+fn by_applicant<T: Applicant>(message: T) -> Request<T> {
+    Who::citizen(message.fiscal_code()).request(message)
+}
+
+/// A server over `store` that reads the caller from the test header.
+async fn serve(store: Store) -> TestServer {
+    TestServer::start(patto_employment::app(store).with_authenticator(Arc::new(HeaderPrincipal)))
+        .await
 }
 
 struct Fixture {
-    /// The service with the access rule off (the default until tokens exist).
-    open: TestServer,
+    server: TestServer,
     client: EmploymentServiceClient<Channel>,
     indicators: IndicatorsServiceClient<Channel>,
-    /// The same database served with the access rule enforced.
-    enforced: TestServer,
-    strict: EmploymentServiceClient<Channel>,
 }
 
 async fn start(db: DatabaseConnection) -> Fixture {
     let store = Store::new(db, SALT);
     let seeded = demo::seed(&store, Utc::now()).await.expect("seed");
     assert!(seeded.offers > 82 && seeded.courses >= 82, "{seeded:?}");
-    let auth = Arc::new(HeaderPrincipal);
-    let open = TestServer::start(
-        patto_employment::app(store.clone(), Access::off()).with_authenticator(auth.clone()),
-    )
-    .await;
-    let enforced = TestServer::start(
-        patto_employment::app(store, Access::enforced()).with_authenticator(auth),
-    )
-    .await;
-    let channel = open.channel().await;
+    let server = serve(store).await;
+    let channel = server.channel().await;
     Fixture {
         client: EmploymentServiceClient::new(channel.clone()),
         indicators: IndicatorsServiceClient::new(channel),
-        strict: EmploymentServiceClient::new(enforced.channel().await),
-        open,
-        enforced,
+        server,
     }
 }
 
@@ -118,9 +117,9 @@ async fn publish_course(
     c: pb::TrainingCourse,
 ) -> pb::TrainingCourse {
     client
-        .publish_training_course(pb::PublishTrainingCourseRequest {
+        .publish_training_course(op(pb::PublishTrainingCourseRequest {
             training_course: Some(c),
-        })
+        }))
         .await
         .expect("publish course")
         .into_inner()
@@ -144,7 +143,7 @@ async fn enrol(
     n: usize,
 ) -> pb::Enrolment {
     client
-        .create_enrolment(enrolment(course_id, n))
+        .create_enrolment(by_applicant(enrolment(course_id, n)))
         .await
         .expect("enrol")
         .into_inner()
@@ -154,12 +153,13 @@ async fn enrol(
 
 async fn lookup_enrolment(
     client: &mut EmploymentServiceClient<Channel>,
+    who: &Who,
     id: &str,
 ) -> pb::Enrolment {
     client
-        .lookup_enrolments(pb::LookupEnrolmentsRequest {
+        .lookup_enrolments(who.request(pb::LookupEnrolmentsRequest {
             keys: vec![id.into()],
-        })
+        }))
         .await
         .expect("lookup")
         .into_inner()
@@ -196,14 +196,14 @@ async fn all_enrolments(
     let mut after = String::new();
     loop {
         let page = client
-            .list_enrolments(pb::ListEnrolmentsRequest {
+            .list_enrolments(op(pb::ListEnrolmentsRequest {
                 training_course_id: course_id.into(),
                 statuses: statuses.clone(),
                 page: Some(common::PageRequest {
                     first: 30,
                     after: after.clone(),
                 }),
-            })
+            }))
             .await
             .expect("list enrolments")
             .into_inner();
@@ -247,7 +247,11 @@ async fn seats_and_waiting_list(f: &mut Fixture) {
     let calls = (0..100).map(|n| {
         let mut client = f.client.clone();
         let id = c.id.clone();
-        tokio::spawn(async move { client.create_enrolment(enrolment(&id, 1_000 + n)).await })
+        tokio::spawn(async move {
+            client
+                .create_enrolment(by_applicant(enrolment(&id, 1_000 + n)))
+                .await
+        })
     });
     let mut answers = Vec::new();
     for r in futures::future::join_all(calls).await {
@@ -297,9 +301,9 @@ async fn seats_and_waiting_list(f: &mut Fixture) {
     assert_eq!(watched.waitlist_position, 2);
     let mut stream = f
         .client
-        .watch_enrolment(pb::WatchEnrolmentRequest {
+        .watch_enrolment(op(pb::WatchEnrolmentRequest {
             enrolment_id: watched.id.clone(),
-        })
+        }))
         .await
         .unwrap()
         .into_inner();
@@ -317,9 +321,9 @@ async fn seats_and_waiting_list(f: &mut Fixture) {
     let head = listed[20].clone();
     let withdrawn = f
         .client
-        .withdraw_enrolment(pb::WithdrawEnrolmentRequest {
+        .withdraw_enrolment(op(pb::WithdrawEnrolmentRequest {
             enrolment_id: listed[0].id.clone(),
-        })
+        }))
         .await
         .unwrap()
         .into_inner()
@@ -327,7 +331,7 @@ async fn seats_and_waiting_list(f: &mut Fixture) {
         .unwrap();
     assert_eq!(status(&withdrawn), pb::EnrolmentStatus::Withdrawn);
     assert!(withdrawn.ended_time.is_some());
-    let promoted = lookup_enrolment(&mut f.client, &head.id).await;
+    let promoted = lookup_enrolment(&mut f.client, &Who::operator(PALERMO), &head.id).await;
     assert_eq!(status(&promoted), pb::EnrolmentStatus::Enrolled);
     assert!(promoted.promoted && promoted.enrolled_time.is_some());
     assert_eq!(promoted.waitlist_position, 0);
@@ -352,9 +356,9 @@ async fn seats_and_waiting_list(f: &mut Fixture) {
     // A waiting place frees: those behind it move up, those ahead stay.
     let fifth = waiting[4].clone();
     f.client
-        .withdraw_enrolment(pb::WithdrawEnrolmentRequest {
+        .withdraw_enrolment(op(pb::WithdrawEnrolmentRequest {
             enrolment_id: fifth.id.clone(),
-        })
+        }))
         .await
         .unwrap();
     let update = next(&mut stream).await;
@@ -377,9 +381,9 @@ async fn seats_and_waiting_list(f: &mut Fixture) {
 
     // Another seat frees: the watched enrolment is promoted, and the stream says so.
     f.client
-        .withdraw_enrolment(pb::WithdrawEnrolmentRequest {
+        .withdraw_enrolment(op(pb::WithdrawEnrolmentRequest {
             enrolment_id: listed[1].id.clone(),
-        })
+        }))
         .await
         .unwrap();
     let update = next(&mut stream).await;
@@ -392,9 +396,9 @@ async fn seats_and_waiting_list(f: &mut Fixture) {
 
     // Withdrawing it ends the stream: a withdrawn enrolment cannot change any more.
     f.client
-        .withdraw_enrolment(pb::WithdrawEnrolmentRequest {
+        .withdraw_enrolment(op(pb::WithdrawEnrolmentRequest {
             enrolment_id: watched.id.clone(),
-        })
+        }))
         .await
         .unwrap();
     let last = next(&mut stream).await;
@@ -409,9 +413,9 @@ async fn seats_and_waiting_list(f: &mut Fixture) {
 
     let twice = f
         .client
-        .withdraw_enrolment(pb::WithdrawEnrolmentRequest {
+        .withdraw_enrolment(op(pb::WithdrawEnrolmentRequest {
             enrolment_id: watched.id.clone(),
-        })
+        }))
         .await
         .unwrap_err();
     assert_eq!(twice.code(), Code::FailedPrecondition);
@@ -441,14 +445,18 @@ async fn enrolment_rules(f: &mut Fixture) {
     );
     let dup = f
         .client
-        .create_enrolment(enrolment(&c.id, 1))
+        .create_enrolment(by_applicant(enrolment(&c.id, 1)))
         .await
         .unwrap_err();
     assert_eq!(dup.code(), Code::AlreadyExists, "{dup:?}");
     // The omocodic variant of a code is the same citizen.
     let mut variant = enrolment(&c.id, 1);
     variant.fiscal_code = omocodic(&variant.fiscal_code);
-    let dup = f.client.create_enrolment(variant).await.unwrap_err();
+    let dup = f
+        .client
+        .create_enrolment(by_applicant(variant))
+        .await
+        .unwrap_err();
     assert_eq!(dup.code(), Code::AlreadyExists, "{dup:?}");
     let w = enrol(&mut f.client, &c.id, 2).await;
     assert_eq!(
@@ -457,7 +465,7 @@ async fn enrolment_rules(f: &mut Fixture) {
     );
     let full = f
         .client
-        .create_enrolment(enrolment(&c.id, 3))
+        .create_enrolment(by_applicant(enrolment(&c.id, 3)))
         .await
         .unwrap_err();
     assert_eq!(full.code(), Code::FailedPrecondition);
@@ -469,10 +477,10 @@ async fn enrolment_rules(f: &mut Fixture) {
 
     let closed = f
         .client
-        .close_training_course(pb::CloseTrainingCourseRequest {
+        .close_training_course(op(pb::CloseTrainingCourseRequest {
             training_course_id: c.id.clone(),
             note: "Iscrizioni chiuse in anticipo".into(),
-        })
+        }))
         .await
         .unwrap()
         .into_inner()
@@ -481,7 +489,7 @@ async fn enrolment_rules(f: &mut Fixture) {
     assert_eq!(closed.status, pb::TrainingCourseStatus::Closed as i32);
     let refused = f
         .client
-        .create_enrolment(enrolment(&c.id, 4))
+        .create_enrolment(by_applicant(enrolment(&c.id, 4)))
         .await
         .unwrap_err();
     assert_eq!(refused.code(), Code::FailedPrecondition);
@@ -493,10 +501,10 @@ async fn enrolment_rules(f: &mut Fixture) {
 
     let cancelled = f
         .client
-        .cancel_training_course(pb::CancelTrainingCourseRequest {
+        .cancel_training_course(op(pb::CancelTrainingCourseRequest {
             training_course_id: c.id.clone(),
             reason: "Numero minimo di partecipanti non raggiunto".into(),
-        })
+        }))
         .await
         .unwrap()
         .into_inner();
@@ -507,31 +515,33 @@ async fn enrolment_rules(f: &mut Fixture) {
         (pb::TrainingCourseStatus::Cancelled as i32, 0, 0)
     );
     assert_eq!(
-        status(&lookup_enrolment(&mut f.client, &w.id).await),
+        status(&lookup_enrolment(&mut f.client, &Who::operator(PALERMO), &w.id).await),
         pb::EnrolmentStatus::Cancelled
     );
     let again = f
         .client
-        .cancel_training_course(pb::CancelTrainingCourseRequest {
+        .cancel_training_course(op(pb::CancelTrainingCourseRequest {
             training_course_id: c.id.clone(),
             reason: "di nuovo".into(),
-        })
+        }))
         .await
         .unwrap_err();
     assert_eq!(again.code(), Code::FailedPrecondition);
     let missing = f
         .client
-        .create_enrolment(enrolment("no-such-course", 1))
+        .create_enrolment(by_applicant(enrolment("no-such-course", 1)))
         .await
         .unwrap_err();
     assert_eq!(missing.code(), Code::NotFound);
 
     let mine = f
         .client
-        .list_citizen_enrolments(pb::ListCitizenEnrolmentsRequest {
-            keys: vec![citizen(2).fiscal_code],
-            statuses: vec![pb::EnrolmentStatus::Cancelled as i32],
-        })
+        .list_citizen_enrolments(Who::citizen(&citizen(2).fiscal_code).request(
+            pb::ListCitizenEnrolmentsRequest {
+                keys: vec![citizen(2).fiscal_code],
+                statuses: vec![pb::EnrolmentStatus::Cancelled as i32],
+            },
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -611,9 +621,9 @@ async fn palermo_interactions(f: &mut Fixture) -> i64 {
 async fn offers_and_applications(f: &mut Fixture) {
     let published = f
         .client
-        .publish_job_offer(pb::PublishJobOfferRequest {
+        .publish_job_offer(op(pb::PublishJobOfferRequest {
             job_offer: Some(offer("Cuoco per osteria dei Vespri", true)),
-        })
+        }))
         .await
         .unwrap()
         .into_inner()
@@ -659,7 +669,7 @@ async fn offers_and_applications(f: &mut Fixture) {
     let before = palermo_interactions(f).await;
     let a = f
         .client
-        .create_job_application(application(&published.id, 7))
+        .create_job_application(by_applicant(application(&published.id, 7)))
         .await
         .unwrap()
         .into_inner()
@@ -670,13 +680,13 @@ async fn offers_and_applications(f: &mut Fixture) {
     assert!(a.cv.is_some());
     let dup = f
         .client
-        .create_job_application(application(&published.id, 7))
+        .create_job_application(by_applicant(application(&published.id, 7)))
         .await
         .unwrap_err();
     assert_eq!(dup.code(), Code::AlreadyExists);
     let b = f
         .client
-        .create_job_application(application(&published.id, 8))
+        .create_job_application(by_applicant(application(&published.id, 8)))
         .await
         .unwrap()
         .into_inner()
@@ -684,9 +694,9 @@ async fn offers_and_applications(f: &mut Fixture) {
         .unwrap();
     let withdrawn = f
         .client
-        .withdraw_job_application(pb::WithdrawJobApplicationRequest {
+        .withdraw_job_application(op(pb::WithdrawJobApplicationRequest {
             job_application_id: b.id.clone(),
-        })
+        }))
         .await
         .unwrap()
         .into_inner()
@@ -710,11 +720,11 @@ async fn offers_and_applications(f: &mut Fixture) {
 
     let listed = f
         .client
-        .list_job_applications(pb::ListJobApplicationsRequest {
+        .list_job_applications(op(pb::ListJobApplicationsRequest {
             job_offer_id: published.id.clone(),
             statuses: vec![pb::JobApplicationStatus::Submitted as i32],
             ..Default::default()
-        })
+        }))
         .await
         .unwrap()
         .into_inner();
@@ -729,29 +739,29 @@ async fn offers_and_applications(f: &mut Fixture) {
     };
     let why = f
         .client
-        .review_job_application(review(pb::JobApplicationStatus::NotSelected, ""))
+        .review_job_application(op(review(pb::JobApplicationStatus::NotSelected, "")))
         .await
         .unwrap_err();
     assert_eq!(fields(&why), ["note"]);
     f.client
-        .review_job_application(review(
+        .review_job_application(op(review(
             pb::JobApplicationStatus::Shortlisted,
             "Colloquio il 3 alle 10",
-        ))
+        )))
         .await
         .unwrap();
     let back = f
         .client
-        .review_job_application(review(pb::JobApplicationStatus::UnderReview, ""))
+        .review_job_application(op(review(pb::JobApplicationStatus::UnderReview, "")))
         .await
         .unwrap_err();
     assert_eq!(back.code(), Code::FailedPrecondition);
     let hired = f
         .client
-        .review_job_application(review(
+        .review_job_application(op(review(
             pb::JobApplicationStatus::Hired,
             "Assunzione dal 1° del mese",
-        ))
+        )))
         .await
         .unwrap()
         .into_inner()
@@ -765,19 +775,19 @@ async fn offers_and_applications(f: &mut Fixture) {
     );
     let late = f
         .client
-        .withdraw_job_application(pb::WithdrawJobApplicationRequest {
+        .withdraw_job_application(op(pb::WithdrawJobApplicationRequest {
             job_application_id: a.id.clone(),
-        })
+        }))
         .await
         .unwrap_err();
     assert_eq!(late.code(), Code::FailedPrecondition);
 
     let mine = f
         .client
-        .list_citizen_job_applications(pb::ListCitizenJobApplicationsRequest {
+        .list_citizen_job_applications(op(pb::ListCitizenJobApplicationsRequest {
             keys: vec![citizen(7).fiscal_code.to_lowercase()],
             statuses: vec![],
-        })
+        }))
         .await
         .unwrap()
         .into_inner();
@@ -790,10 +800,10 @@ async fn offers_and_applications(f: &mut Fixture) {
 
     let closed = f
         .client
-        .close_job_offer(pb::CloseJobOfferRequest {
+        .close_job_offer(op(pb::CloseJobOfferRequest {
             job_offer_id: published.id.clone(),
             note: "Posizione coperta".into(),
-        })
+        }))
         .await
         .unwrap()
         .into_inner()
@@ -803,16 +813,16 @@ async fn offers_and_applications(f: &mut Fixture) {
     assert!(closed.closed_time.is_some());
     let refused = f
         .client
-        .create_job_application(application(&published.id, 9))
+        .create_job_application(by_applicant(application(&published.id, 9)))
         .await
         .unwrap_err();
     assert_eq!(refused.code(), Code::FailedPrecondition);
     let again = f
         .client
-        .close_job_offer(pb::CloseJobOfferRequest {
+        .close_job_offer(op(pb::CloseJobOfferRequest {
             job_offer_id: published.id.clone(),
             note: String::new(),
-        })
+        }))
         .await
         .unwrap_err();
     assert_eq!(again.code(), Code::FailedPrecondition);
@@ -831,7 +841,7 @@ async fn offers_and_applications(f: &mut Fixture) {
     );
     let missing = f
         .client
-        .create_job_application(application("no-such-offer", 1))
+        .create_job_application(by_applicant(application("no-such-offer", 1)))
         .await
         .unwrap_err();
     assert_eq!(missing.code(), Code::NotFound);
@@ -850,7 +860,7 @@ fn fields(status: &Status) -> Vec<String> {
 async fn bad_input(f: &mut Fixture) {
     let status = f
         .client
-        .create_enrolment(pb::CreateEnrolmentRequest::default())
+        .create_enrolment(by_applicant(pb::CreateEnrolmentRequest::default()))
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
@@ -869,7 +879,7 @@ async fn bad_input(f: &mut Fixture) {
     o.weekly_hours = 60;
     let status = f
         .client
-        .publish_job_offer(pb::PublishJobOfferRequest { job_offer: Some(o) })
+        .publish_job_offer(op(pb::PublishJobOfferRequest { job_offer: Some(o) }))
         .await
         .unwrap_err();
     assert_eq!(
@@ -937,53 +947,58 @@ async fn bad_input(f: &mut Fixture) {
         (
             "PublishJobOffer",
             code(
-                c.publish_job_offer(pb::PublishJobOfferRequest::default())
+                c.publish_job_offer(op(pb::PublishJobOfferRequest::default()))
                     .await,
             ),
         ),
         (
             "CloseJobOffer",
-            code(c.close_job_offer(pb::CloseJobOfferRequest::default()).await),
+            code(
+                c.close_job_offer(op(pb::CloseJobOfferRequest::default()))
+                    .await,
+            ),
         ),
         (
             "ListJobApplications",
             code(
-                c.list_job_applications(pb::ListJobApplicationsRequest::default())
+                c.list_job_applications(op(pb::ListJobApplicationsRequest::default()))
                     .await,
             ),
         ),
         (
             "LookupJobApplications",
             code(
-                c.lookup_job_applications(pb::LookupJobApplicationsRequest::default())
+                c.lookup_job_applications(op(pb::LookupJobApplicationsRequest::default()))
                     .await,
             ),
         ),
         (
             "ListCitizenJobApplications",
             code(
-                c.list_citizen_job_applications(pb::ListCitizenJobApplicationsRequest::default())
-                    .await,
+                c.list_citizen_job_applications(op(
+                    pb::ListCitizenJobApplicationsRequest::default(),
+                ))
+                .await,
             ),
         ),
         (
             "CreateJobApplication",
             code(
-                c.create_job_application(pb::CreateJobApplicationRequest::default())
+                c.create_job_application(by_applicant(pb::CreateJobApplicationRequest::default()))
                     .await,
             ),
         ),
         (
             "WithdrawJobApplication",
             code(
-                c.withdraw_job_application(pb::WithdrawJobApplicationRequest::default())
+                c.withdraw_job_application(op(pb::WithdrawJobApplicationRequest::default()))
                     .await,
             ),
         ),
         (
             "ReviewJobApplication",
             code(
-                c.review_job_application(pb::ReviewJobApplicationRequest::default())
+                c.review_job_application(op(pb::ReviewJobApplicationRequest::default()))
                     .await,
             ),
         ),
@@ -1013,63 +1028,63 @@ async fn bad_input(f: &mut Fixture) {
         (
             "PublishTrainingCourse",
             code(
-                c.publish_training_course(pb::PublishTrainingCourseRequest::default())
+                c.publish_training_course(op(pb::PublishTrainingCourseRequest::default()))
                     .await,
             ),
         ),
         (
             "CloseTrainingCourse",
             code(
-                c.close_training_course(pb::CloseTrainingCourseRequest::default())
+                c.close_training_course(op(pb::CloseTrainingCourseRequest::default()))
                     .await,
             ),
         ),
         (
             "CancelTrainingCourse",
             code(
-                c.cancel_training_course(pb::CancelTrainingCourseRequest::default())
+                c.cancel_training_course(op(pb::CancelTrainingCourseRequest::default()))
                     .await,
             ),
         ),
         (
             "ListEnrolments",
             code(
-                c.list_enrolments(pb::ListEnrolmentsRequest::default())
+                c.list_enrolments(op(pb::ListEnrolmentsRequest::default()))
                     .await,
             ),
         ),
         (
             "LookupEnrolments",
             code(
-                c.lookup_enrolments(pb::LookupEnrolmentsRequest::default())
+                c.lookup_enrolments(op(pb::LookupEnrolmentsRequest::default()))
                     .await,
             ),
         ),
         (
             "ListCitizenEnrolments",
             code(
-                c.list_citizen_enrolments(pb::ListCitizenEnrolmentsRequest::default())
+                c.list_citizen_enrolments(op(pb::ListCitizenEnrolmentsRequest::default()))
                     .await,
             ),
         ),
         (
             "CreateEnrolment",
             code(
-                c.create_enrolment(pb::CreateEnrolmentRequest::default())
+                c.create_enrolment(by_applicant(pb::CreateEnrolmentRequest::default()))
                     .await,
             ),
         ),
         (
             "WithdrawEnrolment",
             code(
-                c.withdraw_enrolment(pb::WithdrawEnrolmentRequest::default())
+                c.withdraw_enrolment(op(pb::WithdrawEnrolmentRequest::default()))
                     .await,
             ),
         ),
         (
             "WatchEnrolment",
             code(
-                c.watch_enrolment(pb::WatchEnrolmentRequest::default())
+                c.watch_enrolment(op(pb::WatchEnrolmentRequest::default()))
                     .await,
             ),
         ),
@@ -1097,46 +1112,46 @@ async fn bad_input(f: &mut Fixture) {
     // Unknown ids are NOT_FOUND, not INTERNAL.
     let missing = [
         code(
-            c.close_job_offer(pb::CloseJobOfferRequest {
+            c.close_job_offer(op(pb::CloseJobOfferRequest {
                 job_offer_id: "nope".into(),
                 note: String::new(),
-            })
+            }))
             .await,
         ),
         code(
-            c.withdraw_enrolment(pb::WithdrawEnrolmentRequest {
+            c.withdraw_enrolment(op(pb::WithdrawEnrolmentRequest {
                 enrolment_id: "nope".into(),
-            })
+            }))
             .await,
         ),
         code(
-            c.watch_enrolment(pb::WatchEnrolmentRequest {
+            c.watch_enrolment(op(pb::WatchEnrolmentRequest {
                 enrolment_id: "nope".into(),
-            })
+            }))
             .await,
         ),
         code(
-            c.list_enrolments(pb::ListEnrolmentsRequest {
+            c.list_enrolments(op(pb::ListEnrolmentsRequest {
                 training_course_id: "nope".into(),
                 ..Default::default()
-            })
+            }))
             .await,
         ),
         code(
-            c.review_job_application(pb::ReviewJobApplicationRequest {
+            c.review_job_application(op(pb::ReviewJobApplicationRequest {
                 job_application_id: "nope".into(),
                 status: pb::JobApplicationStatus::Hired as i32,
                 note: String::new(),
-            })
+            }))
             .await,
         ),
     ];
     assert!(missing.iter().all(|c| *c == Code::NotFound), "{missing:?}");
     // Empty imports write nothing and say so.
     let empty = c
-        .import_training_courses(futures::stream::iter(
-            Vec::<pb::ImportTrainingCoursesRequest>::new(),
-        ))
+        .import_training_courses(bagheria(futures::stream::iter(Vec::<
+            pb::ImportTrainingCoursesRequest,
+        >::new())))
         .await
         .unwrap()
         .into_inner();
@@ -1179,7 +1194,7 @@ async fn imports(f: &mut Fixture) {
     rows[45].training_course.as_mut().unwrap().external_ref = "IMP-001".into();
     let answer = f
         .client
-        .import_training_courses(futures::stream::iter(rows))
+        .import_training_courses(bagheria(futures::stream::iter(rows)))
         .await
         .unwrap()
         .into_inner();
@@ -1207,9 +1222,9 @@ async fn imports(f: &mut Fixture) {
 
     let answer = f
         .client
-        .import_training_courses(futures::stream::iter(
+        .import_training_courses(bagheria(futures::stream::iter(
             (0..60).map(import_row).collect::<Vec<_>>(),
-        ))
+        )))
         .await
         .unwrap()
         .into_inner();
@@ -1245,7 +1260,10 @@ async fn imports(f: &mut Fixture) {
     rename.training_course.as_mut().unwrap().title = "Titolo cambiato".into();
     let answer = f
         .client
-        .import_training_courses(futures::stream::iter(vec![rename.clone(), shrink]))
+        .import_training_courses(bagheria(futures::stream::iter(vec![
+            rename.clone(),
+            shrink,
+        ])))
         .await
         .unwrap()
         .into_inner();
@@ -1263,12 +1281,12 @@ async fn imports(f: &mut Fixture) {
     grow.training_course.as_mut().unwrap().seats = 3;
     let answer = f
         .client
-        .import_training_courses(futures::stream::iter(vec![grow]))
+        .import_training_courses(bagheria(futures::stream::iter(vec![grow])))
         .await
         .unwrap()
         .into_inner();
     assert_eq!((answer.imported, answer.error_count), (1, 0));
-    let promoted = lookup_enrolment(&mut f.client, &third.id).await;
+    let promoted = lookup_enrolment(&mut f.client, &Who::system(BAGHERIA), &third.id).await;
     assert_eq!(
         (status(&promoted), promoted.promoted),
         (pb::EnrolmentStatus::Enrolled, true)
@@ -1306,7 +1324,7 @@ async fn imports(f: &mut Fixture) {
     rows[6].job_offer.as_mut().unwrap().application_deadline = "2020-01-01".into();
     let answer = f
         .client
-        .import_job_offers(futures::stream::iter(rows))
+        .import_job_offers(bagheria(futures::stream::iter(rows)))
         .await
         .unwrap()
         .into_inner();
@@ -1319,14 +1337,14 @@ async fn imports(f: &mut Fixture) {
     let rows: Vec<_> = (0..10).map(offer_row).collect();
     let answer = f
         .client
-        .import_job_offers(futures::stream::iter(rows.clone()))
+        .import_job_offers(bagheria(futures::stream::iter(rows.clone())))
         .await
         .unwrap()
         .into_inner();
     assert_eq!(answer.imported, 10);
     let answer = f
         .client
-        .import_job_offers(futures::stream::iter(rows))
+        .import_job_offers(bagheria(futures::stream::iter(rows)))
         .await
         .unwrap()
         .into_inner();
@@ -1466,13 +1484,13 @@ async fn listings(f: &mut Fixture) {
     );
 }
 
-/// With the rule enforced: personal data only for the citizen concerned and the comune's operators;
-/// anonymous employers named to their comune's operators only.
+/// Personal data only for the citizen concerned and the comune's operators; anonymous employers
+/// named to their comune's operators only.
 async fn access(f: &mut Fixture) {
-    let s = &mut f.strict;
+    let s = &mut f.client;
     let c = course(PALERMO, 5, 0);
     let anonymous = s
-        .publish_training_course(req(
+        .publish_training_course(Who::request(
             &Who::Anonymous,
             pb::PublishTrainingCourseRequest {
                 training_course: Some(c.clone()),
@@ -1482,8 +1500,8 @@ async fn access(f: &mut Fixture) {
         .unwrap_err();
     assert_eq!(anonymous.code(), Code::Unauthenticated);
     let elsewhere = s
-        .publish_training_course(req(
-            &Who::Operator(BAGHERIA),
+        .publish_training_course(Who::request(
+            &Who::operator(BAGHERIA),
             pb::PublishTrainingCourseRequest {
                 training_course: Some(c.clone()),
             },
@@ -1492,8 +1510,8 @@ async fn access(f: &mut Fixture) {
         .unwrap_err();
     assert_eq!(elsewhere.code(), Code::PermissionDenied);
     let published = s
-        .publish_training_course(req(
-            &Who::Operator(PALERMO),
+        .publish_training_course(Who::request(
+            &Who::operator(PALERMO),
             pb::PublishTrainingCourseRequest {
                 training_course: Some(c),
             },
@@ -1507,24 +1525,27 @@ async fn access(f: &mut Fixture) {
     let me = Who::Citizen(citizen(77).fiscal_code);
     let other = Who::Citizen(citizen(78).fiscal_code);
     let for_someone_else = s
-        .create_enrolment(req(&other, enrolment(&published.id, 77)))
+        .create_enrolment(Who::request(&other, enrolment(&published.id, 77)))
         .await
         .unwrap_err();
     assert_eq!(for_someone_else.code(), Code::PermissionDenied);
     let mine = s
-        .create_enrolment(req(&me, enrolment(&published.id, 77)))
+        .create_enrolment(Who::request(&me, enrolment(&published.id, 77)))
         .await
         .unwrap()
         .into_inner()
         .enrolment
         .unwrap();
     // An operator of the comune enrols a citizen at the desk.
-    s.create_enrolment(req(&Who::Operator(PALERMO), enrolment(&published.id, 79)))
-        .await
-        .unwrap();
+    s.create_enrolment(Who::request(
+        &Who::operator(PALERMO),
+        enrolment(&published.id, 79),
+    ))
+    .await
+    .unwrap();
 
     let lookup = |who: &Who| {
-        req(
+        Who::request(
             who,
             pb::LookupEnrolmentsRequest {
                 keys: vec![mine.id.clone()],
@@ -1541,7 +1562,7 @@ async fn access(f: &mut Fixture) {
         1
     );
     assert_eq!(
-        s.lookup_enrolments(lookup(&Who::Operator(PALERMO)))
+        s.lookup_enrolments(lookup(&Who::operator(PALERMO)))
             .await
             .unwrap()
             .into_inner()
@@ -1566,7 +1587,7 @@ async fn access(f: &mut Fixture) {
             .is_empty()
     );
     let list = |who: &Who| {
-        req(
+        Who::request(
             who,
             pb::ListEnrolmentsRequest {
                 training_course_id: published.id.clone(),
@@ -1579,14 +1600,14 @@ async fn access(f: &mut Fixture) {
         Code::PermissionDenied
     );
     assert_eq!(
-        s.list_enrolments(list(&Who::Operator(BAGHERIA)))
+        s.list_enrolments(list(&Who::operator(BAGHERIA)))
             .await
             .unwrap_err()
             .code(),
         Code::PermissionDenied
     );
     assert_eq!(
-        s.list_enrolments(list(&Who::Operator(PALERMO)))
+        s.list_enrolments(list(&Who::operator(PALERMO)))
             .await
             .unwrap()
             .into_inner()
@@ -1595,7 +1616,7 @@ async fn access(f: &mut Fixture) {
         2
     );
     let watch = s
-        .watch_enrolment(req(
+        .watch_enrolment(Who::request(
             &other,
             pb::WatchEnrolmentRequest {
                 enrolment_id: mine.id.clone(),
@@ -1605,7 +1626,7 @@ async fn access(f: &mut Fixture) {
         .unwrap_err();
     assert_eq!(watch.code(), Code::PermissionDenied);
     let withdraw = s
-        .withdraw_enrolment(req(
+        .withdraw_enrolment(Who::request(
             &other,
             pb::WithdrawEnrolmentRequest {
                 enrolment_id: mine.id.clone(),
@@ -1614,7 +1635,7 @@ async fn access(f: &mut Fixture) {
         .await
         .unwrap_err();
     assert_eq!(withdraw.code(), Code::PermissionDenied);
-    s.withdraw_enrolment(req(
+    s.withdraw_enrolment(Who::request(
         &me,
         pb::WithdrawEnrolmentRequest {
             enrolment_id: mine.id.clone(),
@@ -1625,8 +1646,8 @@ async fn access(f: &mut Fixture) {
 
     // Anonymous employers: named to Palermo's operators only.
     let published = s
-        .publish_job_offer(req(
-            &Who::Operator(PALERMO),
+        .publish_job_offer(Who::request(
+            &Who::operator(PALERMO),
             pb::PublishJobOfferRequest {
                 job_offer: Some(offer("Aiuto cuoco riservato", true)),
             },
@@ -1638,7 +1659,7 @@ async fn access(f: &mut Fixture) {
         .unwrap();
     let employer = |who: &Who| {
         let mut s = s.clone();
-        let r = req(
+        let r = Who::request(
             who,
             pb::LookupJobOffersRequest {
                 keys: vec![published.id.clone()],
@@ -1656,13 +1677,13 @@ async fn access(f: &mut Fixture) {
         }
     };
     assert_eq!(
-        employer(&Who::Operator(PALERMO)).await,
+        employer(&Who::operator(PALERMO)).await,
         "Osteria dei Vespri s.r.l."
     );
-    assert_eq!(employer(&Who::Operator(BAGHERIA)).await, "");
+    assert_eq!(employer(&Who::operator(BAGHERIA)).await, "");
     assert_eq!(employer(&Who::Anonymous).await, "");
     let review = s
-        .review_job_application(req(
+        .review_job_application(Who::request(
             &me,
             pb::ReviewJobApplicationRequest {
                 job_application_id: "app-demo-0001".into(),
@@ -1715,8 +1736,7 @@ async fn whole_suite(db: DatabaseConnection) {
     listings(&mut f).await;
     access(&mut f).await;
     indicators(&mut f).await;
-    f.open.stop().await.expect("clean stop");
-    f.enforced.stop().await.expect("clean stop");
+    f.server.stop().await.expect("clean stop");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1749,7 +1769,7 @@ async fn demo_data_covers_every_comune_and_seeds_once() {
         demo::Seeded::default(),
         "a second seed adds nothing"
     );
-    let server = TestServer::start(patto_employment::app(store, Access::off())).await;
+    let server = serve(store).await;
     let mut client = EmploymentServiceClient::new(server.channel().await);
     let keys: Vec<String> = patto_service_kit::comuni::all()
         .iter()
@@ -1788,4 +1808,279 @@ async fn demo_data_covers_every_comune_and_seeds_once() {
         positions(&palermo[enrolled..]),
         (1..=(24 - seats) as i32).collect::<Vec<_>>()
     );
+}
+
+fn code_of<T>(r: &Result<T, Status>) -> Option<Code> {
+    r.as_ref().err().map(Status::code)
+}
+
+/// The access rule over real gRPC, cell by cell: who may watch a citizen's enrolment and list it
+/// under their fiscal code (personal reads), and who may withdraw it (a change for the citizen).
+#[tokio::test]
+async fn access_matrix() {
+    let server = serve(Store::new(testing::sqlite::<Migrator>().await, SALT)).await;
+    let mut client = EmploymentServiceClient::new(server.channel().await);
+    let me = citizen(501).fiscal_code;
+    let ok = None;
+    let denied = Some(Code::PermissionDenied);
+    let unauthenticated = Some(Code::Unauthenticated);
+    // (caller, watch, citizen listing and the rows it shows, withdrawal)
+    let cases = [
+        ("the citizen", Who::citizen(&me), ok, (ok, 1), ok),
+        (
+            "another citizen",
+            Who::citizen(&citizen(502).fiscal_code),
+            denied,
+            (denied, 0),
+            denied,
+        ),
+        (
+            "operator, same comune",
+            Who::operator(PALERMO),
+            ok,
+            (ok, 1),
+            ok,
+        ),
+        ("system, same comune", Who::system(PALERMO), ok, (ok, 1), ok),
+        (
+            "operator, other comune",
+            Who::operator(BAGHERIA),
+            denied,
+            (ok, 0),
+            denied,
+        ),
+        (
+            "system, other comune",
+            Who::system(BAGHERIA),
+            denied,
+            (ok, 0),
+            denied,
+        ),
+        (
+            "anonymous",
+            Who::Anonymous,
+            unauthenticated,
+            (unauthenticated, 0),
+            unauthenticated,
+        ),
+    ];
+    for (name, who, watch, (listing, rows), withdraw) in cases {
+        // A course and an enrolment of the citizen's own for each caller.
+        let course = publish_course(&mut client, course(PALERMO, 5, 0)).await;
+        let mine = client
+            .create_enrolment(Who::citizen(&me).request(enrolment(&course.id, 501)))
+            .await
+            .unwrap()
+            .into_inner()
+            .enrolment
+            .unwrap();
+
+        let got = client
+            .watch_enrolment(who.request(pb::WatchEnrolmentRequest {
+                enrolment_id: mine.id.clone(),
+            }))
+            .await;
+        assert_eq!(code_of(&got), watch, "{name}: watch");
+        drop(got);
+
+        let got = client
+            .list_citizen_enrolments(who.request(pb::ListCitizenEnrolmentsRequest {
+                keys: vec![me.clone()],
+                statuses: vec![],
+            }))
+            .await;
+        assert_eq!(code_of(&got), listing, "{name}: citizen listing");
+        if let Ok(answer) = got {
+            let shown = answer
+                .into_inner()
+                .items
+                .iter()
+                .flat_map(|i| i.enrolments.iter())
+                .filter(|e| e.id == mine.id)
+                .count();
+            assert_eq!(shown, rows, "{name}: citizen listing rows");
+        }
+
+        let got = client
+            .withdraw_enrolment(who.request(pb::WithdrawEnrolmentRequest {
+                enrolment_id: mine.id.clone(),
+            }))
+            .await;
+        assert_eq!(code_of(&got), withdraw, "{name}: withdraw");
+        let now = lookup_enrolment(&mut client, &Who::citizen(&me), &mine.id).await;
+        let want = if got.is_ok() {
+            pb::EnrolmentStatus::Withdrawn
+        } else {
+            pb::EnrolmentStatus::Enrolled
+        };
+        assert_eq!(
+            status(&now),
+            want,
+            "{name}: a refused change changes nothing"
+        );
+    }
+    server.stop().await.expect("clean stop");
+}
+
+/// Reads of a citizen's data by others are recorded before the answer leaves, and each side lists
+/// its own log: the citizen theirs, the comune's operators their comune's.
+#[tokio::test]
+async fn audit_of_personal_data_reads() {
+    use patto_proto::common::v1::audit_service_client::AuditServiceClient;
+    let server = serve(Store::new(testing::sqlite::<Migrator>().await, SALT)).await;
+    let channel = server.channel().await;
+    let mut client = EmploymentServiceClient::new(channel.clone());
+    let audit = AuditServiceClient::new(channel);
+    let me = citizen(601).fiscal_code;
+    let course = publish_course(&mut client, course(PALERMO, 5, 0)).await;
+    let mine = client
+        .create_enrolment(Who::citizen(&me).request(enrolment(&course.id, 601)))
+        .await
+        .unwrap()
+        .into_inner()
+        .enrolment
+        .unwrap();
+    let log = |who: Who, istat_code: &str| {
+        let mut audit = audit.clone();
+        let request = who.request(common::ListPersonalDataReadsRequest {
+            istat_code: istat_code.into(),
+            ..Default::default()
+        });
+        async move { audit.list_personal_data_reads(request).await }
+    };
+    assert!(
+        log(Who::citizen(&me), "")
+            .await
+            .unwrap()
+            .into_inner()
+            .items
+            .is_empty(),
+        "nothing read yet"
+    );
+
+    // The operator reads the enrolment, declaring the purpose.
+    let mut request = Who::operator(PALERMO).request(pb::LookupEnrolmentsRequest {
+        keys: vec![mine.id.clone()],
+    });
+    request
+        .metadata_mut()
+        .insert("x-pdnd-purpose-id", "purpose-7".parse().unwrap());
+    let found = client
+        .lookup_enrolments(request)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(found.items.len(), 1);
+    // The citizen's own read, and an operator of another comune who sees nothing, record nothing.
+    lookup_enrolment(&mut client, &Who::citizen(&me), &mine.id).await;
+    let none = client
+        .lookup_enrolments(
+            Who::operator(BAGHERIA).request(pb::LookupEnrolmentsRequest {
+                keys: vec![mine.id.clone()],
+            }),
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(none.items.is_empty());
+
+    let entries = log(Who::citizen(&me), "").await.unwrap().into_inner().items;
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let read = &entries[0];
+    assert_eq!(
+        (
+            read.reader_role.as_str(),
+            read.reader_subject.as_str(),
+            read.reader_istat_code.as_str(),
+            read.fiscal_code.as_str(),
+            read.istat_code.as_str(),
+            read.what.as_str(),
+            read.purpose_id.as_str(),
+            read.service.as_str(),
+        ),
+        (
+            "operator",
+            "operator@082053",
+            PALERMO,
+            me.as_str(),
+            PALERMO,
+            "employment.Enrolment",
+            "purpose-7",
+            "employment",
+        )
+    );
+    assert!(read.read_at.is_some());
+    // The comune lists its own log; another comune may not; nor may another citizen list hers.
+    assert_eq!(
+        log(Who::operator(PALERMO), PALERMO)
+            .await
+            .unwrap()
+            .into_inner()
+            .items
+            .len(),
+        1
+    );
+    assert_eq!(
+        log(Who::operator(BAGHERIA), PALERMO)
+            .await
+            .unwrap_err()
+            .code(),
+        Code::PermissionDenied
+    );
+    let other =
+        Who::citizen(&citizen(602).fiscal_code).request(common::ListPersonalDataReadsRequest {
+            fiscal_code: me.clone(),
+            ..Default::default()
+        });
+    assert_eq!(
+        audit
+            .clone()
+            .list_personal_data_reads(other)
+            .await
+            .unwrap_err()
+            .code(),
+        Code::PermissionDenied
+    );
+    assert_eq!(
+        log(Who::Anonymous, "").await.unwrap_err().code(),
+        Code::Unauthenticated
+    );
+
+    // Listing what the comune received is a read of each applicant's data too.
+    let offer = client
+        .publish_job_offer(op(pb::PublishJobOfferRequest {
+            job_offer: Some(offer("Cameriere", false)),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .job_offer
+        .unwrap();
+    client
+        .create_job_application(by_applicant(application(&offer.id, 601)))
+        .await
+        .unwrap();
+    let listed = client
+        .list_job_applications(
+            Who::system(PALERMO).request(pb::ListJobApplicationsRequest {
+                job_offer_id: offer.id.clone(),
+                ..Default::default()
+            }),
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.job_applications.len(), 1);
+    let entries = log(Who::citizen(&me), "").await.unwrap().into_inner().items;
+    assert_eq!(entries.len(), 2);
+    assert_eq!(
+        (
+            entries[0].reader_role.as_str(),
+            entries[0].what.as_str(),
+            entries[0].purpose_id.as_str()
+        ),
+        ("system", "employment.JobApplication", ""),
+        "newest first"
+    );
+    server.stop().await.expect("clean stop");
 }

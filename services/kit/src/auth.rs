@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use futures::future::BoxFuture;
 use tonic::Status;
 
 /// The caller of an RPC.
@@ -24,18 +25,60 @@ pub enum Principal {
     Operator {
         /// ISTAT code of the comune.
         istat_code: String,
+        /// Who the operator is (the token's `sub`): recorded in the audit of personal-data reads.
+        subject: String,
     },
     /// A comune's own system (protocollo, ERP) calling gRPC directly.
     System {
         /// ISTAT code of the comune.
         istat_code: String,
+        /// Which system it is (the token's `sub`): recorded in the audit of personal-data reads.
+        subject: String,
     },
 }
 
-/// Derives the principal of a call from its HTTP/2 headers.
+impl Principal {
+    /// The role, as logs, metrics and the audit name it: `anonymous`, `citizen`, `operator`, `system`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Principal::Anonymous => "anonymous",
+            Principal::Citizen { .. } => "citizen",
+            Principal::Operator { .. } => "operator",
+            Principal::System { .. } => "system",
+        }
+    }
+
+    /// The comune an operator or a system is bound to.
+    pub fn comune(&self) -> Option<&str> {
+        match self {
+            Principal::Operator { istat_code, .. } | Principal::System { istat_code, .. } => {
+                Some(istat_code)
+            }
+            _ => None,
+        }
+    }
+
+    /// Who the caller is: the citizen's fiscal code, the operator's or system's subject; `None`
+    /// for anonymous callers.
+    pub fn subject(&self) -> Option<&str> {
+        match self {
+            Principal::Anonymous => None,
+            Principal::Citizen { fiscal_code } => Some(fiscal_code),
+            Principal::Operator { subject, .. } | Principal::System { subject, .. } => {
+                Some(subject)
+            }
+        }
+    }
+}
+
+/// Derives the principal of a call from its HTTP/2 headers. Asynchronous because verifying a
+/// token may first have to fetch the issuer's current signing keys.
 pub trait Authenticator: Send + Sync + 'static {
     /// The caller, or UNAUTHENTICATED for credentials that cannot be verified.
-    fn authenticate(&self, headers: &http::HeaderMap) -> Result<Principal, Status>;
+    fn authenticate<'a>(
+        &'a self,
+        headers: &'a http::HeaderMap,
+    ) -> BoxFuture<'a, Result<Principal, Status>>;
 }
 
 /// Treats every caller as [`Principal::Anonymous`]: the default until tokens are verified.
@@ -43,8 +86,11 @@ pub trait Authenticator: Send + Sync + 'static {
 pub struct Anonymous;
 
 impl Authenticator for Anonymous {
-    fn authenticate(&self, _: &http::HeaderMap) -> Result<Principal, Status> {
-        Ok(Principal::Anonymous)
+    fn authenticate<'a>(
+        &'a self,
+        _: &'a http::HeaderMap,
+    ) -> BoxFuture<'a, Result<Principal, Status>> {
+        Box::pin(std::future::ready(Ok(Principal::Anonymous)))
     }
 }
 
@@ -80,27 +126,35 @@ pub struct AuthService<S> {
 
 impl<S, B> tower::Service<http::Request<B>> for AuthService<S>
 where
-    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>,
+    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
+        + Clone
+        + Send
+        + 'static,
     S::Future: Send + 'static,
+    B: Send + 'static,
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future =
-        futures::future::Either<S::Future, std::future::Ready<Result<Self::Response, Self::Error>>>;
+    type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
-        match self.auth.authenticate(req.headers()) {
-            Ok(principal) => {
-                req.extensions_mut().insert(principal);
-                futures::future::Either::Left(self.inner.call(req))
+        // The service that was polled ready serves this call; its clone takes its place for the
+        // next one (tower's rule for services called from a future).
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let auth = self.auth.clone();
+        Box::pin(async move {
+            match auth.authenticate(req.headers()).await {
+                Ok(principal) => {
+                    req.extensions_mut().insert(principal);
+                    inner.call(req).await
+                }
+                Err(status) => Ok(status.into_http()),
             }
-            Err(status) => {
-                futures::future::Either::Right(std::future::ready(Ok(status.into_http())))
-            }
-        }
+        })
     }
 }

@@ -5,7 +5,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::auth::Authenticator;
 
 /// Where configuration values come from.
 pub trait Source: Send + Sync {
@@ -90,7 +93,7 @@ pub struct ServiceName {
 }
 
 /// Configuration every service binary reads at start-up.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ServiceConfig {
     /// Address the gRPC server binds (`GRPC_ADDR`, default `0.0.0.0:<default port>`).
     pub grpc_addr: SocketAddr,
@@ -106,6 +109,30 @@ pub struct ServiceConfig {
     /// gRPC endpoints of the other services, by short name (`<NAME>_GRPC_URL`, e.g.
     /// `BUILDING_GRPC_URL`; default `http://127.0.0.1:<its default port>`).
     pub peers: BTreeMap<&'static str, String>,
+    /// Who is calling: bearer tokens verified against the identity provider's JWKS
+    /// (`PATTO_JWKS_URL`, `PATTO_JWT_ISSUER`, `PATTO_JWT_AUDIENCE`), or against the dev issuer's
+    /// key (`PATTO_DEV_ISSUER_KEY`), or everyone anonymous when neither is set. See
+    /// [`crate::token::authenticator_from_source`]; `serve_service` installs it on the app.
+    pub authenticator: Arc<dyn Authenticator>,
+    /// The local dev issuer, when the service trusts it (`PATTO_DEV_ISSUER_KEY` without
+    /// `PATTO_JWKS_URL`, or the all-in-one): it also signs the service's own calls to its peers as
+    /// a comune's system, such as the demo seed. `None` in production, where the identity provider
+    /// issues a service its own credentials.
+    pub dev_issuer: Option<Arc<crate::token::DevIssuer>>,
+}
+
+impl std::fmt::Debug for ServiceConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Written out because the authenticator is a trait object without `Debug`.
+        f.debug_struct("ServiceConfig")
+            .field("grpc_addr", &self.grpc_addr)
+            .field("database_url", &self.database_url)
+            .field("demo_data", &self.demo_data)
+            .field("shutdown_grace", &self.shutdown_grace)
+            .field("indicators_salt", &"<secret>")
+            .field("peers", &self.peers)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The seven services: short name and default gRPC port.
@@ -201,6 +228,8 @@ impl ServiceConfig {
                 .get("PATTO_INDICATORS_SALT")
                 .unwrap_or_else(|| DEV_INDICATORS_SALT.to_owned()),
             peers,
+            authenticator: crate::token::authenticator_from_source(src)?,
+            dev_issuer: crate::token::dev_issuer_from_source(src)?.map(Arc::new),
         })
     }
 
@@ -250,6 +279,7 @@ mod tests {
             ("PATTO_SHUTDOWN_GRACE_SECS", "-1", "seconds"),
             ("DATABASE_URL", "mysql://x", "postgres://"),
             ("BUILDING_GRPC_URL", "building:50052", "http://"),
+            ("PATTO_JWKS_URL", "jwks.json", "http:// or https://"),
         ];
         for (var, value, hint) in cases {
             let err = ServiceConfig::from_source(CULTURE, &src(&[(var, value)])).unwrap_err();

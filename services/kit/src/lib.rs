@@ -11,6 +11,10 @@
 //! - [`indicators`]: the programme indicators every service answers.
 //! - [`testing`]: servers on ephemeral ports and fresh databases for integration tests.
 
+/// Who may read and change what: the rule on personal data, shared by every service.
+pub mod access;
+/// Reads of citizens' personal data by others, recorded and listed.
+pub mod audit;
 pub mod auth;
 pub mod comuni;
 pub mod config;
@@ -29,6 +33,8 @@ pub mod stream;
 pub mod telemetry;
 pub mod testing;
 pub mod time;
+/// Verified identity: bearer JWTs checked against the issuer's JWKS, and the local dev issuer.
+pub mod token;
 pub mod validate;
 
 pub use auth::Principal;

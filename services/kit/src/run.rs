@@ -23,18 +23,22 @@ pub enum RunError {
     Host(#[from] HostError),
 }
 
-/// The migrations every service shares (the indicators table); a service with no tables of its
+/// The migrations every service shares (the indicators and audit tables); a service with no tables of its
 /// own yet migrates with this alone.
 pub struct BaseMigrator;
 
 impl MigratorTrait for BaseMigrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(crate::indicators::CreateOnlineInteractions)]
+        vec![
+            Box::new(crate::indicators::CreateOnlineInteractions),
+            Box::new(crate::audit::CreatePersonalDataReads),
+        ]
     }
 }
 
 /// Connects and migrates the database with `M`, lets `build` make the gRPC app over it (seeding
-/// demo data there if the config asks), then serves on `listener` until `shutdown` completes.
+/// demo data there if the config asks), installs the config's authenticator on it, then serves on
+/// `listener` until `shutdown` completes.
 pub async fn serve_service<M, B, Fut>(
     service: ServiceName,
     config: ServiceConfig,
@@ -49,7 +53,11 @@ where
 {
     let connection = db::connect_and_migrate::<M>(&config.database_url).await?;
     let grace = config.shutdown_grace;
-    let app = build(connection.clone(), config).await?;
+    // Every service verifies callers the same way, from its configuration: no per-service code.
+    let authenticator = config.authenticator.clone();
+    let app = build(connection.clone(), config)
+        .await?
+        .with_authenticator(authenticator);
     app.metrics().watch_database(service.name, connection);
     tracing::info!(
         service = service.name,

@@ -237,7 +237,16 @@ pub const PRINCIPAL_HEADER: &str = "x-test-principal";
 pub struct HeaderPrincipal;
 
 impl crate::auth::Authenticator for HeaderPrincipal {
-    fn authenticate(&self, headers: &http::HeaderMap) -> Result<crate::Principal, tonic::Status> {
+    fn authenticate<'a>(
+        &'a self,
+        headers: &'a http::HeaderMap,
+    ) -> futures::future::BoxFuture<'a, Result<crate::Principal, tonic::Status>> {
+        Box::pin(std::future::ready(principal_from_header(headers)))
+    }
+}
+
+fn principal_from_header(headers: &http::HeaderMap) -> Result<crate::Principal, tonic::Status> {
+    {
         use crate::Principal;
         let Some(value) = headers.get(PRINCIPAL_HEADER) else {
             return Ok(Principal::Anonymous);
@@ -251,11 +260,62 @@ impl crate::auth::Authenticator for HeaderPrincipal {
             }),
             Some(("operator", c)) => Ok(Principal::Operator {
                 istat_code: c.into(),
+                subject: format!("operator@{c}"),
             }),
             Some(("system", c)) => Ok(Principal::System {
                 istat_code: c.into(),
+                subject: format!("system@{c}"),
             }),
             _ => Err(tonic::Status::unauthenticated("bad principal")),
         }
+    }
+}
+
+/// A test caller, sent as the [`PRINCIPAL_HEADER`] that [`HeaderPrincipal`] reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Who {
+    /// No credentials.
+    Anonymous,
+    /// A citizen (codice fiscale).
+    Citizen(String),
+    /// An operator of a comune (ISTAT code).
+    Operator(String),
+    /// A comune's system (ISTAT code).
+    System(String),
+}
+
+impl Who {
+    /// A citizen caller.
+    pub fn citizen(fiscal_code: &str) -> Self {
+        Who::Citizen(fiscal_code.to_owned())
+    }
+
+    /// An operator of comune `istat_code`.
+    pub fn operator(istat_code: &str) -> Self {
+        Who::Operator(istat_code.to_owned())
+    }
+
+    /// The system of comune `istat_code`.
+    pub fn system(istat_code: &str) -> Self {
+        Who::System(istat_code.to_owned())
+    }
+
+    /// The header value, or `None` for anonymous callers.
+    pub fn header(&self) -> Option<String> {
+        match self {
+            Who::Anonymous => None,
+            Who::Citizen(cf) => Some(format!("citizen:{cf}")),
+            Who::Operator(c) => Some(format!("operator:{c}")),
+            Who::System(c) => Some(format!("system:{c}")),
+        }
+    }
+
+    /// `message` as a request from this caller.
+    pub fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        if let Some(value) = self.header().and_then(|h| h.parse().ok()) {
+            request.metadata_mut().insert(PRINCIPAL_HEADER, value);
+        }
+        request
     }
 }

@@ -4,6 +4,7 @@
 //! all-or-nothing import, the write rule, and the demo data for the 82 comuni.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use chrono::{Duration, NaiveDate, Utc};
 use futures::StreamExt;
@@ -14,9 +15,9 @@ use patto_proto::publicworks::v1::ProjectState as State;
 use patto_proto::publicworks::v1::public_works_service_client::PublicWorksServiceClient;
 use patto_publicworks::domain::sal::SalTerms;
 use patto_publicworks::domain::{italian_day, state_name};
-use patto_publicworks::{Access, Migrator, demo, store::Store};
+use patto_publicworks::{Migrator, demo, store::Store};
 use patto_service_kit::procurement::{parse_cig, parse_cup};
-use patto_service_kit::testing::{self, TestPostgres, TestServer};
+use patto_service_kit::testing::{self, HeaderPrincipal, TestPostgres, TestServer, Who};
 use sea_orm::DatabaseConnection;
 use tonic::Code;
 use tonic::transport::Channel;
@@ -38,7 +39,10 @@ struct Fixture {
 async fn start(db: DatabaseConnection) -> Fixture {
     let store = Store::new(db);
     assert!(demo::seed(&store, Utc::now()).await.expect("seed") > 0);
-    let server = TestServer::start(patto_publicworks::app(store.clone(), Access::off())).await;
+    let server = TestServer::start(
+        patto_publicworks::app(store.clone()).with_authenticator(Arc::new(HeaderPrincipal)),
+    )
+    .await;
     let channel = server.channel().await;
     Fixture {
         client: PublicWorksServiceClient::new(channel.clone()),
@@ -46,6 +50,17 @@ async fn start(db: DatabaseConnection) -> Fixture {
         server,
         store,
     }
+}
+
+/// `message` from an operator of Palermo, whose works most of the suite changes. Reads go
+/// unsigned: public works are public.
+fn op<T>(message: T) -> tonic::Request<T> {
+    Who::operator(PALERMO).request(message)
+}
+
+/// `message` from the system of Alia, which imports its programme.
+fn alia<T>(message: T) -> tonic::Request<T> {
+    Who::system(ALIA).request(message)
 }
 
 fn today() -> NaiveDate {
@@ -95,9 +110,9 @@ fn new_project(cup: &str, title: &str) -> pb::Project {
 
 async fn create(client: &mut Client, cup: &str, title: &str) -> pb::Project {
     client
-        .create_project(pb::CreateProjectRequest {
+        .create_project(op(pb::CreateProjectRequest {
             project: Some(new_project(cup, title)),
-        })
+        }))
         .await
         .expect("create project")
         .into_inner()
@@ -113,12 +128,12 @@ async fn advance(
     note: &str,
 ) -> Result<pb::Project, tonic::Status> {
     client
-        .advance_project_state(pb::AdvanceProjectStateRequest {
+        .advance_project_state(op(pb::AdvanceProjectStateRequest {
             project_id: id.into(),
             state: state as i32,
             date: date.into(),
             note: note.into(),
-        })
+        }))
         .await
         .map(|r| r.into_inner().project.expect("project"))
 }
@@ -140,9 +155,9 @@ async fn cup_and_cig(f: &mut Fixture) {
     ] {
         let err = f
             .client
-            .create_project(pb::CreateProjectRequest {
+            .create_project(op(pb::CreateProjectRequest {
                 project: Some(new_project(bad, "CUP sbagliato")),
-            })
+            }))
             .await
             .unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument, "{bad}");
@@ -157,9 +172,9 @@ async fn cup_and_cig(f: &mut Fixture) {
     );
     let dup = f
         .client
-        .create_project(pb::CreateProjectRequest {
+        .create_project(op(pb::CreateProjectRequest {
             project: Some(new_project("J99B24000010001", "Doppione")),
-        })
+        }))
         .await
         .unwrap_err();
     assert_eq!(dup.code(), Code::AlreadyExists, "{dup:?}");
@@ -189,7 +204,7 @@ async fn cup_and_cig(f: &mut Fixture) {
     ];
     let mut first = true;
     for (cig, valid) in vectors {
-        let answer = f.client.award_project_contract(award(cig, first)).await;
+        let answer = f.client.award_project_contract(op(award(cig, first))).await;
         if valid {
             let project = answer
                 .unwrap_or_else(|e| panic!("{cig}: {e:?}"))
@@ -209,19 +224,19 @@ async fn cup_and_cig(f: &mut Fixture) {
     }
     let again = f
         .client
-        .award_project_contract(award("8874674CA7", false))
+        .award_project_contract(op(award("8874674CA7", false)))
         .await
         .unwrap_err();
     assert_eq!(again.code(), Code::AlreadyExists);
     let bad_vat = f
         .client
-        .award_project_contract(pb::AwardProjectContractRequest {
+        .award_project_contract(op(pb::AwardProjectContractRequest {
             contractor: Some(pb::ProjectContractor {
                 name: "X".into(),
                 vat_number: "00743110158".into(),
             }),
             ..award("9999999ED7", false)
-        })
+        }))
         .await
         .unwrap_err();
     assert_eq!(fields(&bad_vat), ["cig", "contractor.vat_number"]);
@@ -296,9 +311,9 @@ async fn state_machine(f: &mut Fixture) {
     let mut with_cup = p.clone();
     with_cup.cup = "J99B24000020002".into();
     f.client
-        .update_project(pb::UpdateProjectRequest {
+        .update_project(op(pb::UpdateProjectRequest {
             project: Some(with_cup),
-        })
+        }))
         .await
         .unwrap();
     advance(&mut f.client, &p.id, S::Progettazione, "", "")
@@ -324,12 +339,12 @@ async fn state_machine(f: &mut Fixture) {
     assert_eq!(no_award.code(), Code::FailedPrecondition);
     assert!(no_award.message().contains("a CIG") && no_award.message().contains("a contractor"));
     f.client
-        .award_project_contract(pb::AwardProjectContractRequest {
+        .award_project_contract(op(pb::AwardProjectContractRequest {
             project_id: p.id.clone(),
             cig: "8874674CA7".into(),
             contractor: contractor(),
             contract_amount: money(90_000_000),
-        })
+        }))
         .await
         .unwrap();
     advance(&mut f.client, &p.id, S::Consegna, "", "Verbale di consegna")
@@ -353,11 +368,11 @@ async fn state_machine(f: &mut Fixture) {
     .unwrap();
     let incompiuta = f
         .client
-        .set_project_incompiuta(pb::SetProjectIncompiutaRequest {
+        .set_project_incompiuta(op(pb::SetProjectIncompiutaRequest {
             project_id: p.id.clone(),
             incompiuta: true,
             note: "Finanziamento esaurito".into(),
-        })
+        }))
         .await
         .unwrap()
         .into_inner()
@@ -380,11 +395,11 @@ async fn state_machine(f: &mut Fixture) {
         incomplete.message()
     );
     f.client
-        .set_project_incompiuta(pb::SetProjectIncompiutaRequest {
+        .set_project_incompiuta(op(pb::SetProjectIncompiutaRequest {
             project_id: p.id.clone(),
             incompiuta: false,
             note: String::new(),
-        })
+        }))
         .await
         .unwrap();
     let done = advance(&mut f.client, &p.id, S::Collaudato, "", "")
@@ -413,11 +428,11 @@ async fn state_machine(f: &mut Fixture) {
     );
     let marked = f
         .client
-        .set_project_incompiuta(pb::SetProjectIncompiutaRequest {
+        .set_project_incompiuta(op(pb::SetProjectIncompiutaRequest {
             project_id: p.id.clone(),
             incompiuta: true,
             note: "x".into(),
-        })
+        }))
         .await
         .unwrap_err();
     assert_eq!(marked.code(), Code::FailedPrecondition);
@@ -428,12 +443,12 @@ async fn sal_deadlines(f: &mut Fixture) {
     let programmed = create(&mut f.client, "", "Non ancora iniziata").await;
     let early = f
         .client
-        .record_sal(pb::RecordSalRequest {
+        .record_sal(op(pb::RecordSalRequest {
             project_id: programmed.id.clone(),
             date: ago(0),
             progress_basis_points: 100,
             amount: money(1),
-        })
+        }))
         .await
         .unwrap_err();
     assert_eq!(
@@ -458,7 +473,7 @@ async fn sal_deadlines(f: &mut Fixture) {
     }
     let answer = f
         .client
-        .import_projects(futures::stream::iter([row]))
+        .import_projects(op(futures::stream::iter([row])))
         .await
         .unwrap()
         .into_inner();
@@ -490,7 +505,7 @@ async fn sal_deadlines(f: &mut Fixture) {
     };
     let first = f
         .client
-        .record_sal(sal(ago(60), 2000, 16_000_000))
+        .record_sal(op(sal(ago(60), 2000, 16_000_000)))
         .await
         .unwrap()
         .into_inner();
@@ -513,7 +528,7 @@ async fn sal_deadlines(f: &mut Fixture) {
     };
     let s1 = f
         .client
-        .issue_sal_certificate(certificate(1, ago(50), 15_200_000))
+        .issue_sal_certificate(op(certificate(1, ago(50), 15_200_000)))
         .await
         .unwrap()
         .into_inner()
@@ -524,12 +539,12 @@ async fn sal_deadlines(f: &mut Fixture) {
     assert!(s1.payment_late, "unpaid twenty days after its due day");
     let s1 = f
         .client
-        .record_sal_payment(pb::RecordSalPaymentRequest {
+        .record_sal_payment(op(pb::RecordSalPaymentRequest {
             project_id: p.id.clone(),
             sal_number: 1,
             paid_date: ago(10),
             amount: money(15_200_000),
-        })
+        }))
         .await
         .unwrap()
         .into_inner()
@@ -539,30 +554,30 @@ async fn sal_deadlines(f: &mut Fixture) {
 
     let before = f
         .client
-        .record_sal(sal(ago(61), 3000, 1))
+        .record_sal(op(sal(ago(61), 3000, 1)))
         .await
         .unwrap_err();
     assert_eq!(fields(&before), ["date"]);
     let backwards = f
         .client
-        .record_sal(sal(ago(30), 1000, 1))
+        .record_sal(op(sal(ago(30), 1000, 1)))
         .await
         .unwrap_err();
     assert_eq!(fields(&backwards), ["progress_basis_points"]);
     let over = f
         .client
-        .record_sal(sal(ago(30), 3000, 90_000_000))
+        .record_sal(op(sal(ago(30), 3000, 90_000_000)))
         .await
         .unwrap_err();
     assert_eq!(fields(&over), ["amount.cents"]);
 
     f.client
-        .record_sal(sal(ago(30), 4000, 16_000_000))
+        .record_sal(op(sal(ago(30), 4000, 16_000_000)))
         .await
         .unwrap();
     let s2 = f
         .client
-        .issue_sal_certificate(certificate(2, ago(25), 15_200_000))
+        .issue_sal_certificate(op(certificate(2, ago(25), 15_200_000)))
         .await
         .unwrap()
         .into_inner()
@@ -572,13 +587,13 @@ async fn sal_deadlines(f: &mut Fixture) {
     assert_eq!(s2.payment_due_date, ago(-5));
     let too_much = f
         .client
-        .issue_sal_certificate(certificate(1, ago(5), 1))
+        .issue_sal_certificate(op(certificate(1, ago(5), 1)))
         .await
         .unwrap_err();
     assert_eq!(too_much.code(), Code::FailedPrecondition, "already issued");
     let missing = f
         .client
-        .issue_sal_certificate(certificate(9, ago(5), 1))
+        .issue_sal_certificate(op(certificate(9, ago(5), 1)))
         .await
         .unwrap_err();
     assert_eq!(missing.code(), Code::NotFound);
@@ -596,7 +611,7 @@ async fn sal_deadlines(f: &mut Fixture) {
         .unwrap();
     let third = f
         .client
-        .record_sal(sal(ago(0), 6000, 16_000_000))
+        .record_sal(op(sal(ago(0), 6000, 16_000_000)))
         .await
         .unwrap()
         .into_inner();
@@ -608,12 +623,12 @@ async fn sal_deadlines(f: &mut Fixture) {
     assert!(!s3.certificate_late);
     let unpaid = f
         .client
-        .record_sal_payment(pb::RecordSalPaymentRequest {
+        .record_sal_payment(op(pb::RecordSalPaymentRequest {
             project_id: p.id.clone(),
             sal_number: 3,
             paid_date: ago(0),
             amount: money(1),
-        })
+        }))
         .await
         .unwrap_err();
     assert_eq!(unpaid.code(), Code::FailedPrecondition);
@@ -736,9 +751,9 @@ async fn export_stream(f: &mut Fixture) {
     .await;
     tricky.description = "Prima riga, con virgola\nseconda riga \"citata\"".into();
     f.client
-        .update_project(pb::UpdateProjectRequest {
+        .update_project(op(pb::UpdateProjectRequest {
             project: Some(tricky.clone()),
-        })
+        }))
         .await
         .unwrap();
     let total = f
@@ -886,7 +901,7 @@ async fn bad_input(f: &mut Fixture) {
     );
     assert_eq!(
         code(
-            c.create_project(pb::CreateProjectRequest::default())
+            c.create_project(op(pb::CreateProjectRequest::default()))
                 .await
                 .map(|_| ())
         ),
@@ -894,7 +909,7 @@ async fn bad_input(f: &mut Fixture) {
     );
     assert_eq!(
         code(
-            c.update_project(pb::UpdateProjectRequest::default())
+            c.update_project(op(pb::UpdateProjectRequest::default()))
                 .await
                 .map(|_| ())
         ),
@@ -902,7 +917,7 @@ async fn bad_input(f: &mut Fixture) {
     );
     assert_eq!(
         code(
-            c.advance_project_state(pb::AdvanceProjectStateRequest::default())
+            c.advance_project_state(op(pb::AdvanceProjectStateRequest::default()))
                 .await
                 .map(|_| ())
         ),
@@ -910,7 +925,7 @@ async fn bad_input(f: &mut Fixture) {
     );
     assert_eq!(
         code(
-            c.award_project_contract(pb::AwardProjectContractRequest::default())
+            c.award_project_contract(op(pb::AwardProjectContractRequest::default()))
                 .await
                 .map(|_| ())
         ),
@@ -918,7 +933,7 @@ async fn bad_input(f: &mut Fixture) {
     );
     assert_eq!(
         code(
-            c.set_project_incompiuta(pb::SetProjectIncompiutaRequest::default())
+            c.set_project_incompiuta(op(pb::SetProjectIncompiutaRequest::default()))
                 .await
                 .map(|_| ())
         ),
@@ -926,7 +941,7 @@ async fn bad_input(f: &mut Fixture) {
     );
     assert_eq!(
         code(
-            c.record_sal(pb::RecordSalRequest::default())
+            c.record_sal(op(pb::RecordSalRequest::default()))
                 .await
                 .map(|_| ())
         ),
@@ -934,7 +949,7 @@ async fn bad_input(f: &mut Fixture) {
     );
     assert_eq!(
         code(
-            c.issue_sal_certificate(pb::IssueSalCertificateRequest::default())
+            c.issue_sal_certificate(op(pb::IssueSalCertificateRequest::default()))
                 .await
                 .map(|_| ())
         ),
@@ -942,7 +957,7 @@ async fn bad_input(f: &mut Fixture) {
     );
     assert_eq!(
         code(
-            c.record_sal_payment(pb::RecordSalPaymentRequest::default())
+            c.record_sal_payment(op(pb::RecordSalPaymentRequest::default()))
                 .await
                 .map(|_| ())
         ),
@@ -950,9 +965,9 @@ async fn bad_input(f: &mut Fixture) {
     );
     // An empty project names every required field.
     let empty = c
-        .create_project(pb::CreateProjectRequest {
+        .create_project(op(pb::CreateProjectRequest {
             project: Some(pb::Project::default()),
-        })
+        }))
         .await
         .unwrap_err();
     assert_eq!(
@@ -970,12 +985,12 @@ async fn bad_input(f: &mut Fixture) {
         .unwrap_err();
     assert_eq!(unknown.code(), Code::NotFound);
     let unknown = c
-        .update_project(pb::UpdateProjectRequest {
+        .update_project(op(pb::UpdateProjectRequest {
             project: Some(pb::Project {
                 id: "nope".into(),
                 ..new_project("", "x")
             }),
-        })
+        }))
         .await
         .unwrap_err();
     assert_eq!(unknown.code(), Code::NotFound);
@@ -1141,7 +1156,7 @@ async fn import_all_or_nothing(f: &mut Fixture) {
     rows[150].project.as_mut().unwrap().sal_entries[0].paid_amount = money(1);
     let answer = f
         .client
-        .import_projects(futures::stream::iter(rows))
+        .import_projects(alia(futures::stream::iter(rows)))
         .await
         .unwrap()
         .into_inner();
@@ -1172,7 +1187,7 @@ async fn import_all_or_nothing(f: &mut Fixture) {
     clash[2].project.as_mut().unwrap().cup = "J99B24000010001".into();
     let answer = f
         .client
-        .import_projects(futures::stream::iter(clash))
+        .import_projects(alia(futures::stream::iter(clash)))
         .await
         .unwrap()
         .into_inner();
@@ -1190,7 +1205,7 @@ async fn import_all_or_nothing(f: &mut Fixture) {
 
     let answer = f
         .client
-        .import_projects(futures::stream::iter((0..200).map(import_row)))
+        .import_projects(alia(futures::stream::iter((0..200).map(import_row))))
         .await
         .unwrap()
         .into_inner();
@@ -1210,7 +1225,7 @@ async fn import_all_or_nothing(f: &mut Fixture) {
     });
     let answer = f
         .client
-        .import_projects(futures::stream::iter(again))
+        .import_projects(alia(futures::stream::iter(again)))
         .await
         .unwrap()
         .into_inner();
@@ -1240,7 +1255,7 @@ async fn concurrent_sal(f: &mut Fixture) {
     row.project.as_mut().unwrap().sal_entries.clear();
     let answer = f
         .client
-        .import_projects(futures::stream::iter([row]))
+        .import_projects(alia(futures::stream::iter([row])))
         .await
         .unwrap()
         .into_inner();
@@ -1265,7 +1280,11 @@ async fn concurrent_sal(f: &mut Fixture) {
             progress_basis_points: 1000,
             amount: money(1_000_000 + n),
         };
-        tokio::spawn(async move { client.record_sal(request).await })
+        tokio::spawn(async move {
+            client
+                .record_sal(Who::operator(ALIA).request(request))
+                .await
+        })
     });
     let mut landed = 0;
     for result in futures::future::join_all(calls).await {
@@ -1345,7 +1364,7 @@ async fn demo_data_covers_every_comune_and_seeds_once() {
         0,
         "a second seed adds nothing"
     );
-    let server = TestServer::start(patto_publicworks::app(store, Access::off())).await;
+    let server = TestServer::start(patto_publicworks::app(store)).await;
     let mut client = PublicWorksServiceClient::new(server.channel().await);
     let mut total = 0;
     let mut pon_metro = 0;
@@ -1446,63 +1465,190 @@ async fn demo_data_covers_every_comune_and_seeds_once() {
     }));
 }
 
-/// Calls as an operator of the comune given, through the kit's authentication hook.
-struct OperatorOf(&'static str);
-
-impl patto_service_kit::auth::Authenticator for OperatorOf {
-    fn authenticate(
-        &self,
-        _: &http::HeaderMap,
-    ) -> Result<patto_service_kit::Principal, tonic::Status> {
-        Ok(patto_service_kit::Principal::Operator {
-            istat_code: self.0.into(),
-        })
-    }
-}
-
-/// An operator changes the works of its own comune only; anyone reads them.
+/// Who may read and change public works, cell by cell: anyone reads; only the operators and systems
+/// of the work's comune change it, and a refused change leaves the work as it was.
 #[tokio::test]
-async fn operators_change_only_their_comune() {
+async fn access_matrix() {
     let store = Store::new(testing::sqlite::<Migrator>().await);
-    demo::seed(&store, Utc::now()).await.unwrap();
-    let app = patto_publicworks::app(store, Access::enforced())
-        .with_authenticator(std::sync::Arc::new(OperatorOf(BAGHERIA)));
-    let server = TestServer::start(app).await;
+    let server = TestServer::start(
+        patto_publicworks::app(store).with_authenticator(Arc::new(HeaderPrincipal)),
+    )
+    .await;
     let mut client = PublicWorksServiceClient::new(server.channel().await);
+    let work = create(&mut client, "", "Opera di Palermo").await;
+    let ok = None;
+    let denied = Some(Code::PermissionDenied);
+    let unauthenticated = Some(Code::Unauthenticated);
+    // (caller, read, update of the work, import of a Palermo row)
+    let cases = [
+        (
+            "the citizen",
+            Who::citizen("RSSMRA80A01G273Z"),
+            ok,
+            denied,
+            denied,
+        ),
+        (
+            "another citizen",
+            Who::citizen("VRDLGU75B12G273D"),
+            ok,
+            denied,
+            denied,
+        ),
+        ("operator, same comune", Who::operator(PALERMO), ok, ok, ok),
+        ("system, same comune", Who::system(PALERMO), ok, ok, ok),
+        (
+            "operator, other comune",
+            Who::operator(BAGHERIA),
+            ok,
+            denied,
+            denied,
+        ),
+        (
+            "system, other comune",
+            Who::system(BAGHERIA),
+            ok,
+            denied,
+            denied,
+        ),
+        (
+            "anonymous",
+            Who::Anonymous,
+            ok,
+            unauthenticated,
+            unauthenticated,
+        ),
+    ];
+    let mut title = work.title.clone();
+    for (n, (name, who, read, update, import)) in cases.into_iter().enumerate() {
+        let got = client
+            .lookup_projects(who.request(pb::LookupProjectsRequest {
+                keys: vec![work.id.clone()],
+            }))
+            .await;
+        assert_eq!(got.as_ref().err().map(|s| s.code()), read, "{name}: read");
+        if let Ok(answer) = got {
+            assert_eq!(answer.into_inner().items.len(), 1, "{name}: read");
+        }
+
+        let current = client
+            .lookup_projects(pb::LookupProjectsRequest {
+                keys: vec![work.id.clone()],
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .items
+            .remove(0)
+            .project
+            .unwrap();
+        let retitled = format!("Opera di Palermo, versione {n}");
+        let got = client
+            .update_project(who.request(pb::UpdateProjectRequest {
+                project: Some(pb::Project {
+                    title: retitled.clone(),
+                    ..current
+                }),
+            }))
+            .await;
+        assert_eq!(
+            got.as_ref().err().map(|s| s.code()),
+            update,
+            "{name}: update"
+        );
+        if got.is_ok() {
+            title = retitled;
+        }
+        let stored = client
+            .lookup_projects(pb::LookupProjectsRequest {
+                keys: vec![work.id.clone()],
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .items
+            .remove(0)
+            .project
+            .unwrap();
+        assert_eq!(
+            stored.title, title,
+            "{name}: a refused change changes nothing"
+        );
+
+        let mut row = import_row(700 + n);
+        row.project.as_mut().unwrap().istat_code = PALERMO.into();
+        let before = count(&mut client, PALERMO).await;
+        let got = client
+            .import_projects(who.request(futures::stream::iter([row])))
+            .await;
+        assert_eq!(
+            got.as_ref().err().map(|s| s.code()),
+            import,
+            "{name}: import"
+        );
+        let after = count(&mut client, PALERMO).await;
+        assert_eq!(after - before, i64::from(got.is_ok()), "{name}: import");
+    }
+    // An import names its comune in the rows: another comune's rows are refused as a whole.
     let denied = client
-        .create_project(pb::CreateProjectRequest {
-            project: Some(new_project("", "Opera di Palermo")),
-        })
+        .import_projects(
+            Who::operator(BAGHERIA).request(futures::stream::iter((0..2).map(import_row))),
+        )
         .await
         .unwrap_err();
-    assert_eq!(denied.code(), Code::PermissionDenied);
-    let denied = advance(
-        &mut client,
-        "opera-082053-002",
-        State::Progettazione,
-        "",
-        "",
-    )
-    .await
-    .unwrap_err();
-    assert_eq!(denied.code(), Code::PermissionDenied);
-    let mut own = new_project("", "Opera di Bagheria");
-    own.istat_code = BAGHERIA.into();
-    client
-        .create_project(pb::CreateProjectRequest { project: Some(own) })
-        .await
-        .unwrap();
-    let rows = futures::stream::iter((0..2).map(import_row));
-    let denied = client.import_projects(rows).await.unwrap_err();
     assert_eq!(
         denied.code(),
         Code::PermissionDenied,
         "an import of Alia by Bagheria"
     );
-    assert!(
-        client
-            .list_projects(pb::ListProjectsRequest::default())
-            .await
-            .is_ok()
-    );
+    server.stop().await.expect("clean stop");
+}
+
+/// Public works hold no personal data: reading them records nothing, and the audit log answers
+/// each comune about its own data only.
+#[tokio::test]
+async fn audit_of_personal_data_reads() {
+    use patto_proto::common::v1::audit_service_client::AuditServiceClient;
+    let store = Store::new(testing::sqlite::<Migrator>().await);
+    demo::seed(&store, Utc::now()).await.unwrap();
+    let server = TestServer::start(
+        patto_publicworks::app(store).with_authenticator(Arc::new(HeaderPrincipal)),
+    )
+    .await;
+    let channel = server.channel().await;
+    let mut client = PublicWorksServiceClient::new(channel.clone());
+    let mut request = Who::operator(PALERMO).request(pb::ListProjectsRequest {
+        istat_code: PALERMO.into(),
+        ..Default::default()
+    });
+    request
+        .metadata_mut()
+        .insert("x-pdnd-purpose-id", "purpose-42".parse().unwrap());
+    let listed = client.list_projects(request).await.unwrap().into_inner();
+    assert!(!listed.projects.is_empty());
+    let mut audit = AuditServiceClient::new(channel);
+    let log = audit
+        .list_personal_data_reads(
+            Who::operator(PALERMO).request(common::ListPersonalDataReadsRequest::default()),
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(log.items.is_empty(), "public data: no read recorded");
+    let other = audit
+        .list_personal_data_reads(Who::operator(BAGHERIA).request(
+            common::ListPersonalDataReadsRequest {
+                istat_code: PALERMO.into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(other.code(), Code::PermissionDenied);
+    let anonymous = audit
+        .list_personal_data_reads(common::ListPersonalDataReadsRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(anonymous.code(), Code::Unauthenticated);
+    server.stop().await.expect("clean stop");
 }

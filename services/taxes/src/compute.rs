@@ -11,7 +11,7 @@ use patto_service_kit::error::ServiceError;
 use patto_service_kit::time::to_timestamp;
 use prost::Message;
 
-use crate::building::{BuildingClient, holding};
+use crate::building::{BuildingClient, Credentials, holding};
 use crate::domain::debt::Part;
 use crate::domain::imu::{self, Declaration, Holding, RateContext};
 use crate::domain::tari::{self, Registration};
@@ -106,17 +106,19 @@ async fn assess_imu(
     ))
 }
 
-/// A taxpayer's IMU for a year, per comune, from one batched call to the building service.
+/// A taxpayer's IMU for a year, per comune, from one batched call to the building service made
+/// with `credentials`.
 pub async fn imu_assessments(
     store: &Store,
     building: &BuildingClient,
+    credentials: &Credentials,
     fiscal_code: &str,
     year: i32,
     istat_code: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Vec<pb::ImuAssessment>, TaxesError> {
     let holdings = building
-        .holdings(&[fiscal_code.to_owned()], year, istat_code)
+        .holdings(&[fiscal_code.to_owned()], year, istat_code, credentials)
         .await
         .map_err(TaxesError::Building)?;
     let mine = holdings
@@ -152,16 +154,17 @@ pub async fn imu_assessments(
 }
 
 /// Every IMU taxpayer of a comune for a year, computed: the comune's units are read page by page
-/// from the building service, then grouped by holder.
+/// from the building service (with `credentials`), then grouped by holder.
 pub async fn imu_for_comune(
     store: &Store,
     building: &BuildingClient,
+    credentials: &Credentials,
     istat_code: &str,
     year: i32,
     now: DateTime<Utc>,
 ) -> Result<Vec<Computed>, TaxesError> {
     let units = building
-        .units_of_comune(istat_code)
+        .units_of_comune(istat_code, credentials)
         .await
         .map_err(TaxesError::Building)?;
     imu_from_units(store, &units, istat_code, year, now).await

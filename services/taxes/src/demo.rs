@@ -368,7 +368,7 @@ pub async fn seed(
         Ok(()) => {}
         Err(TaxesError::Service(patto_service_kit::ServiceError::Database(e))) => return Err(e),
         Err(e) => {
-            tracing::warn!(error = %e, "taxes demo roll not seeded: the building service did not answer; it will be seeded on a later start");
+            tracing::warn!(error = %e, "taxes demo roll not seeded: the building service did not answer or refused the service's credentials; it will be seeded on a later start");
         }
     }
     Ok(seeded)
@@ -381,7 +381,7 @@ fn service(e: patto_service_kit::ServiceError) -> DbErr {
     }
 }
 
-/// Reads a comune's Catasto, waiting for the building service while it starts. In the all-in-one
+/// Reads a comune's Catasto as its system, waiting for the building service while it starts. In the all-in-one
 /// its port is bound before any service starts, so a call made while it seeds its own demo data
 /// waits for it (up to the client's timeout, tried again a few times); a refused connection means
 /// nothing listens there, and a few quick retries are all it gets.
@@ -392,7 +392,10 @@ async fn units(
 ) -> Result<Vec<bpb::CadastralUnit>, TaxesError> {
     let (mut slow, mut refused) = if patient { (3, 5) } else { (0, 0) };
     loop {
-        match building.units_of_comune(istat).await {
+        match building
+            .units_of_comune(istat, &building.as_system(istat))
+            .await
+        {
             Ok(u) => return Ok(u),
             Err(status) if status.code() == tonic::Code::DeadlineExceeded && slow > 0 => slow -= 1,
             Err(status) if status.code() == tonic::Code::Unavailable && refused > 0 => {
@@ -673,8 +676,9 @@ async fn pay_due_instalments(store: &Store, now: DateTime<Utc>) -> Result<usize,
                 amount: o.amount_cents,
                 payment_time: when,
             };
+            // The demo records receipts as the comune's pagoPA connector would: no caller to ask.
             match store
-                .record_payment(&o.creditor_fiscal_code, &o.iuv, &receipt, when)
+                .record_payment(&o.creditor_fiscal_code, &o.iuv, &receipt, when, |_| Ok(()))
                 .await
             {
                 Ok(_) => paid += 1,

@@ -34,6 +34,14 @@ impl From<TaxesError> for Status {
                     "the building service, which holds the cadastral units IMU is computed from, did not answer ({}); retry later",
                     s.message()
                 )),
+                // The caller's credentials, forwarded, were refused there: the same refusal here.
+                Code::Unauthenticated | Code::PermissionDenied => Status::new(
+                    s.code(),
+                    format!(
+                        "the building service, which holds the cadastral units, refused the call: {}",
+                        s.message()
+                    ),
+                ),
                 _ => {
                     // Anything else is a defect between the two services: logged, not shown.
                     tracing::error!(code = ?s.code(), message = s.message(), "building service call failed");
@@ -58,6 +66,10 @@ mod tests {
             (bug.code(), bug.message()),
             (Code::Internal, "internal error")
         );
+        let refused: Status =
+            TaxesError::Building(Status::permission_denied("this is personal data")).into();
+        assert_eq!(refused.code(), Code::PermissionDenied);
+        assert!(refused.message().contains("building service"));
         let ours: Status = TaxesError::from(ServiceError::not_found("tax position", "x")).into();
         assert_eq!(ours.code(), Code::NotFound);
     }

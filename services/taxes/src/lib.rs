@@ -19,11 +19,12 @@ use std::future::Future;
 
 use chrono::Utc;
 use patto_proto::taxes::v1::taxes_service_server::TaxesServiceServer;
+use patto_service_kit::audit::AuditServer;
 use patto_service_kit::config::ServiceName;
 use patto_service_kit::indicators::IndicatorsServer;
 use patto_service_kit::{GrpcApp, RunError, ServiceConfig, serve_service};
 
-pub use building::BuildingClient;
+pub use building::{BuildingClient, Credentials};
 pub use store::migration::Migrator;
 
 /// Name and default port of this service.
@@ -33,10 +34,11 @@ pub const SERVICE: ServiceName = ServiceName {
 };
 
 /// The gRPC services of taxes over `store`, reading cadastral units through `building`: the taxes
-/// API and the indicators.
+/// API, the indicators and the audit of reads of personal data.
 pub fn app(store: store::Store, building: BuildingClient) -> GrpcApp {
     GrpcApp::new()
         .add_service(IndicatorsServer::new(store.db().clone(), domain::PROCEDURES).into_service())
+        .add_service(AuditServer::new(store.db().clone(), SERVICE.name).into_service())
         .add_service(TaxesServiceServer::new(grpc::TaxesApi::new(
             store, building,
         )))
@@ -50,6 +52,34 @@ pub async fn run(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
+    // Locally the dev issuer signs taxes' own calls to building (the demo seed) as each comune's
+    // system; elsewhere those calls carry no credentials of their own and the seed is skipped.
+    let credentials = config.dev_issuer.clone();
+    run_with(
+        config,
+        listener,
+        shutdown,
+        move |building| match credentials {
+            Some(issuer) => {
+                building.with_system_credentials(building::dev_system_credentials(issuer))
+            }
+            None => building,
+        },
+    )
+    .await
+}
+
+/// As [`run`], with the client of the building service adjusted by `building` before use: the
+/// host gives it the credentials of the service's own calls as each comune's system
+/// ([`BuildingClient::with_system_credentials`]), which the demo roll is seeded with. Without
+/// them (as [`run`] leaves it) building refuses those calls and the roll is not seeded; the calls
+/// made for a request carry the caller's own credentials either way.
+pub async fn run_with(
+    config: ServiceConfig,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    building: impl FnOnce(BuildingClient) -> BuildingClient + Send + 'static,
+) -> Result<(), RunError> {
     serve_service::<Migrator, _, _>(
         SERVICE,
         config,
@@ -60,11 +90,11 @@ pub async fn run(
                 .peer("building")
                 .unwrap_or("http://127.0.0.1:50052")
                 .to_owned();
-            let building = BuildingClient::connect_lazy(&url).map_err(|e| {
+            let building = building(BuildingClient::connect_lazy(&url).map_err(|e| {
                 sea_orm::DbErr::Custom(format!(
                     "BUILDING_GRPC_URL={url} is not a usable endpoint: {e}"
                 ))
-            })?;
+            })?);
             let store = store::Store::new(db, config.indicators_salt.clone());
             if config.demo_data {
                 let seeded = demo::seed(&store, &building, Utc::now()).await?;

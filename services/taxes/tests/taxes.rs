@@ -3,7 +3,11 @@
 //! apart; yearly notices become pagoPA debt positions with valid NAV/IUV and QR payloads; receipts
 //! are recorded once per IUV and move the positions through their states, which a watcher follows;
 //! a 10,000-row tax roll with three bad rows reports exactly those and writes nothing, a clean one
-//! imports in one call; every unary RPC answers an empty request with a meaningful status.
+//! imports in one call; every unary RPC answers an empty request with a meaningful status. Every
+//! call carries its caller (the kit's header test authenticator), and taxes forwards it to building:
+//! taxpayers compute and file their own, the comune's operators and systems issue notices, record
+//! receipts and import rolls; who may read and change what is tabled in `access_matrix`, the record
+//! of reads in `operators_reads_are_recorded_here_and_in_building`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,14 +16,20 @@ use std::time::{Duration, Instant};
 use chrono::{Datelike, Utc};
 use futures::StreamExt;
 use patto_proto::common::v1 as common;
+use patto_proto::common::v1::audit_service_client::AuditServiceClient;
 use patto_proto::common::v1::indicators_service_client::IndicatorsServiceClient;
 use patto_proto::taxes::v1 as pb;
 use patto_proto::taxes::v1::taxes_service_client::TaxesServiceClient;
+use patto_service_kit::audit::PURPOSE_HEADER;
+use patto_service_kit::auth::Authenticator;
 use patto_service_kit::demo::citizen;
 use patto_service_kit::pagopa;
-use patto_service_kit::testing::{self, TestPostgres, TestServer};
+use patto_service_kit::testing::{
+    self, HeaderPrincipal, PRINCIPAL_HEADER, TestPostgres, TestServer, Who,
+};
+use patto_service_kit::token::{self, DevIssuer};
 use patto_taxes::store::Store;
-use patto_taxes::{BuildingClient, Migrator, demo};
+use patto_taxes::{BuildingClient, Credentials, Migrator, demo};
 use sea_orm::DatabaseConnection;
 use tonic::Code;
 use tonic::transport::Channel;
@@ -28,18 +38,55 @@ use tonic_types::StatusExt;
 const SALT: &str = "test-salt";
 const PALERMO: &str = "082053";
 const ALTAVILLA: &str = "082001";
+const BAGHERIA: &str = "082006";
 
-/// Counts the calls reaching the building service (through the kit's authentication hook).
+/// Counts the calls reaching the building service (through the kit's authentication hook), whose
+/// callers the header test authenticator names.
 struct CallCounter(Arc<AtomicUsize>);
 
-impl patto_service_kit::auth::Authenticator for CallCounter {
-    fn authenticate(
-        &self,
-        _: &http::HeaderMap,
-    ) -> Result<patto_service_kit::Principal, tonic::Status> {
+impl Authenticator for CallCounter {
+    fn authenticate<'a>(
+        &'a self,
+        headers: &'a http::HeaderMap,
+    ) -> futures::future::BoxFuture<'a, Result<patto_service_kit::Principal, tonic::Status>> {
         self.0.fetch_add(1, Ordering::SeqCst);
-        Ok(patto_service_kit::Principal::Anonymous)
+        HeaderPrincipal.authenticate(headers)
     }
+}
+
+/// The client of building as the tests set it up: the caller's test header is forwarded with the
+/// rest, and the service's own calls (the demo roll) are made as each comune's system.
+fn building_client(url: &str) -> BuildingClient {
+    BuildingClient::connect_lazy(url)
+        .expect("building endpoint")
+        .forwarding(PRINCIPAL_HEADER)
+        .with_system_credentials(|istat| {
+            Credentials::header(PRINCIPAL_HEADER, &format!("system:{istat}")).unwrap()
+        })
+}
+
+/// The taxes app as the tests host it: callers named by the `x-test-principal` header.
+fn taxes_app(store: Store, building: BuildingClient) -> patto_service_kit::GrpcApp {
+    patto_taxes::app(store, building).with_authenticator(Arc::new(HeaderPrincipal))
+}
+
+/// A caller holding a bearer token.
+struct Bearer(String);
+
+impl Bearer {
+    fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {}", self.0).parse().unwrap(),
+        );
+        request
+    }
+}
+
+/// Demo citizen `n` as a caller.
+fn citizen_who(n: usize) -> Who {
+    Who::citizen(&citizen(n).fiscal_code)
 }
 
 struct Fixture {
@@ -63,7 +110,7 @@ async fn start(building_db: DatabaseConnection, taxes_db: DatabaseConnection) ->
             .with_authenticator(Arc::new(CallCounter(building_calls.clone()))),
     )
     .await;
-    let client = BuildingClient::connect_lazy(&building.url()).expect("building endpoint");
+    let client = building_client(&building.url());
     let store = Store::new(taxes_db, SALT);
     let seeded = demo::seed(&store, &client, now).await.expect("taxes demo");
     assert_eq!(seeded.comuni, 82, "{seeded:?}");
@@ -72,7 +119,7 @@ async fn start(building_db: DatabaseConnection, taxes_db: DatabaseConnection) ->
         "{seeded:?}"
     );
     assert!(seeded.payments > 50, "{seeded:?}");
-    let taxes = TestServer::start(patto_taxes::app(store.clone(), client)).await;
+    let taxes = TestServer::start(taxes_app(store.clone(), client)).await;
     let channel = taxes.channel().await;
     Fixture {
         client: TaxesServiceClient::new(channel.clone()),
@@ -105,11 +152,11 @@ async fn imu(f: &mut Fixture) {
     let before = f.building_calls.load(Ordering::SeqCst);
     let answer = f
         .client
-        .compute_imu(pb::ComputeImuRequest {
+        .compute_imu(Who::citizen(&signorile).request(pb::ComputeImuRequest {
             fiscal_code: signorile.clone(),
             year,
             istat_code: String::new(),
-        })
+        }))
         .await
         .unwrap()
         .into_inner();
@@ -141,11 +188,11 @@ async fn imu(f: &mut Fixture) {
 
     let exempt = f
         .client
-        .compute_imu(pb::ComputeImuRequest {
+        .compute_imu(citizen_who(52 + 82).request(pb::ComputeImuRequest {
             fiscal_code: citizen(52 + 82).fiscal_code,
             year,
             istat_code: PALERMO.into(),
-        })
+        }))
         .await
         .unwrap()
         .into_inner();
@@ -158,13 +205,14 @@ async fn imu(f: &mut Fixture) {
     assert_eq!(cents(&a.total), 0);
 
     // The office bought on 1 June of last year: 7 months, rendita 1,200 € × 1.05 × 80 × 1.06 % × 7/12.
+    // Computed by Palermo's tax office, for the taxpayer.
     let office = f
         .client
-        .compute_imu(pb::ComputeImuRequest {
+        .compute_imu(Who::operator(PALERMO).request(pb::ComputeImuRequest {
             fiscal_code: citizen(52 + 82 * 3).fiscal_code,
             year: year - 1,
             istat_code: PALERMO.into(),
-        })
+        }))
         .await
         .unwrap()
         .into_inner();
@@ -175,24 +223,25 @@ async fn imu(f: &mut Fixture) {
         .unwrap();
     assert_eq!((l.months, l.multiplier, cents(&l.tax)), (7, 80, 62_328));
 
+    let rossi = patto_service_kit::ids::fiscal_code_with_check("RSSMRA80A01G273");
     let nobody = f
         .client
-        .compute_imu(pb::ComputeImuRequest {
-            fiscal_code: patto_service_kit::ids::fiscal_code_with_check("RSSMRA80A01G273"),
+        .compute_imu(Who::citizen(&rossi).request(pb::ComputeImuRequest {
+            fiscal_code: rossi.clone(),
             year,
             istat_code: String::new(),
-        })
+        }))
         .await
         .unwrap()
         .into_inner();
     assert!(nobody.assessments.is_empty());
     let bad = f
         .client
-        .compute_imu(pb::ComputeImuRequest {
+        .compute_imu(Who::operator(PALERMO).request(pb::ComputeImuRequest {
             fiscal_code: "RSSMRA80A01G273A".into(),
             year: 1990,
             istat_code: "999999".into(),
-        })
+        }))
         .await
         .unwrap_err();
     assert_eq!(fields(&bad), ["fiscal_code", "year", "istat_code"]);
@@ -203,11 +252,11 @@ async fn tari(f: &mut Fixture) {
     let year = Utc::now().year();
     let answer = f
         .client
-        .compute_tari(pb::ComputeTariRequest {
+        .compute_tari(citizen_who(52).request(pb::ComputeTariRequest {
             fiscal_code: citizen(52).fiscal_code,
             year,
             istat_code: String::new(),
-        })
+        }))
         .await
         .unwrap()
         .into_inner();
@@ -286,7 +335,7 @@ async fn rates(f: &mut Fixture) {
     assert_eq!(later.saldo_due_date, format!("{}-12-16", year + 3));
     let bad = f
         .client
-        .set_imu_rates(pb::SetImuRatesRequest {
+        .set_imu_rates(Who::operator(ALTAVILLA).request(pb::SetImuRatesRequest {
             rates: Some(pb::ImuRateSet {
                 istat_code: ALTAVILLA.into(),
                 year,
@@ -294,7 +343,7 @@ async fn rates(f: &mut Fixture) {
                 group_d_rate_bp: 50,
                 ..Default::default()
             }),
-        })
+        }))
         .await
         .unwrap_err();
     assert_eq!(
@@ -328,11 +377,13 @@ async fn notices(f: &mut Fixture) {
     // The demo notices: TARI carries a TEFA transfer to the Città Metropolitana.
     let mine = f
         .client
-        .list_citizen_debt_positions(pb::ListCitizenDebtPositionsRequest {
-            keys: vec![citizen(52).fiscal_code],
-            status: 0,
-            tribute: pb::Tribute::Tari as i32,
-        })
+        .list_citizen_debt_positions(
+            citizen_who(52).request(pb::ListCitizenDebtPositionsRequest {
+                keys: vec![citizen(52).fiscal_code],
+                status: 0,
+                tribute: pb::Tribute::Tari as i32,
+            }),
+        )
         .await
         .unwrap()
         .into_inner();
@@ -346,12 +397,14 @@ async fn notices(f: &mut Fixture) {
     // Next year's IMU notices for Altavilla (rates carried over): rata unica, acconto, saldo.
     let generated = f
         .client
-        .generate_tax_notices(pb::GenerateTaxNoticesRequest {
-            istat_code: ALTAVILLA.into(),
-            tribute: pb::Tribute::Imu as i32,
-            year: year + 1,
-            dry_run: true,
-        })
+        .generate_tax_notices(
+            Who::operator(ALTAVILLA).request(pb::GenerateTaxNoticesRequest {
+                istat_code: ALTAVILLA.into(),
+                tribute: pb::Tribute::Imu as i32,
+                year: year + 1,
+                dry_run: true,
+            }),
+        )
         .await
         .unwrap()
         .into_inner();
@@ -359,12 +412,14 @@ async fn notices(f: &mut Fixture) {
     let before = f.store.roll_counts(ALTAVILLA).await.unwrap();
     let real = f
         .client
-        .generate_tax_notices(pb::GenerateTaxNoticesRequest {
-            istat_code: ALTAVILLA.into(),
-            tribute: pb::Tribute::Imu as i32,
-            year: year + 1,
-            dry_run: false,
-        })
+        .generate_tax_notices(
+            Who::operator(ALTAVILLA).request(pb::GenerateTaxNoticesRequest {
+                istat_code: ALTAVILLA.into(),
+                tribute: pb::Tribute::Imu as i32,
+                year: year + 1,
+                dry_run: false,
+            }),
+        )
         .await
         .unwrap()
         .into_inner();
@@ -385,12 +440,14 @@ async fn notices(f: &mut Fixture) {
     assert_eq!(after.2, before.2 + real.positions as u64);
     let again = f
         .client
-        .generate_tax_notices(pb::GenerateTaxNoticesRequest {
-            istat_code: ALTAVILLA.into(),
-            tribute: pb::Tribute::Imu as i32,
-            year: year + 1,
-            dry_run: false,
-        })
+        .generate_tax_notices(
+            Who::operator(ALTAVILLA).request(pb::GenerateTaxNoticesRequest {
+                istat_code: ALTAVILLA.into(),
+                tribute: pb::Tribute::Imu as i32,
+                year: year + 1,
+                dry_run: false,
+            }),
+        )
         .await
         .unwrap()
         .into_inner();
@@ -401,12 +458,14 @@ async fn notices(f: &mut Fixture) {
 
     let listed = f
         .client
-        .list_tax_positions(pb::ListTaxPositionsRequest {
-            istat_code: ALTAVILLA.into(),
-            tribute: pb::Tribute::Imu as i32,
-            year: year + 1,
-            ..Default::default()
-        })
+        .list_tax_positions(
+            Who::operator(ALTAVILLA).request(pb::ListTaxPositionsRequest {
+                istat_code: ALTAVILLA.into(),
+                tribute: pb::Tribute::Imu as i32,
+                year: year + 1,
+                ..Default::default()
+            }),
+        )
         .await
         .unwrap()
         .into_inner();
@@ -436,19 +495,24 @@ async fn notices(f: &mut Fixture) {
 
     let duplicate = f
         .client
-        .issue_debt_position(pb::IssueDebtPositionRequest {
-            tax_position_id: position.id.clone(),
-            ..Default::default()
-        })
+        .issue_debt_position(
+            Who::operator(ALTAVILLA).request(pb::IssueDebtPositionRequest {
+                tax_position_id: position.id.clone(),
+                ..Default::default()
+            }),
+        )
         .await
         .unwrap_err();
     assert_eq!(duplicate.code(), Code::AlreadyExists);
 
+    // The debtor follows their notice.
     let mut stream = f
         .client
-        .watch_debt_position(pb::WatchDebtPositionRequest {
-            iupd: debt.iupd.clone(),
-        })
+        .watch_debt_position(Who::citizen(&position.fiscal_code).request(
+            pb::WatchDebtPositionRequest {
+                iupd: debt.iupd.clone(),
+            },
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -466,9 +530,12 @@ async fn notices(f: &mut Fixture) {
             ..Default::default()
         }),
     };
-    let pay = |iuv: &str, id: &str, amount: i64| pb::RecordDebtPaymentRequest {
-        iuv: iuv.into(),
-        ..receipt(id, amount)
+    // Receipts arrive from Altavilla's pagoPA connector, its system.
+    let pay = |iuv: &str, id: &str, amount: i64| {
+        Who::system(ALTAVILLA).request(pb::RecordDebtPaymentRequest {
+            iuv: iuv.into(),
+            ..receipt(id, amount)
+        })
     };
     let wrong = f
         .client
@@ -476,6 +543,22 @@ async fn notices(f: &mut Fixture) {
         .await
         .unwrap_err();
     assert_eq!(fields(&wrong), ["receipt.amount.cents"]);
+    // Neither the debtor nor another comune's connector records a receipt: nothing is written.
+    for who in [Who::citizen(&position.fiscal_code), Who::system(BAGHERIA)] {
+        let refused = f
+            .client
+            .record_debt_payment(who.request(pb::RecordDebtPaymentRequest {
+                iuv: acconto.iuv.clone(),
+                ..receipt("RT-0", cents(&acconto.amount))
+            }))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            refused.code(),
+            Code::PermissionDenied,
+            "{who:?}: {refused:?}"
+        );
+    }
     let paid = f
         .client
         .record_debt_payment(pay(&acconto.iuv, "RT-1", cents(&acconto.amount)))
@@ -522,9 +605,11 @@ async fn notices(f: &mut Fixture) {
     assert_eq!(next(&mut stream).await.status, S::Paid as i32);
     let settled = f
         .client
-        .lookup_tax_positions(pb::LookupTaxPositionsRequest {
-            keys: vec![position.id.clone()],
-        })
+        .lookup_tax_positions(
+            Who::operator(ALTAVILLA).request(pb::LookupTaxPositionsRequest {
+                keys: vec![position.id.clone()],
+            }),
+        )
         .await
         .unwrap()
         .into_inner();
@@ -543,10 +628,12 @@ async fn notices(f: &mut Fixture) {
     assert_eq!(unknown.code(), Code::NotFound);
     let paid_off = f
         .client
-        .invalidate_debt_position(pb::InvalidateDebtPositionRequest {
-            iupd: debt.iupd.clone(),
-            reason: "sgravio".into(),
-        })
+        .invalidate_debt_position(Who::operator(ALTAVILLA).request(
+            pb::InvalidateDebtPositionRequest {
+                iupd: debt.iupd.clone(),
+                reason: "sgravio".into(),
+            },
+        ))
         .await
         .unwrap_err();
     assert_eq!(paid_off.code(), Code::FailedPrecondition);
@@ -560,23 +647,28 @@ async fn notices(f: &mut Fixture) {
         .clone();
     let cancelled = f
         .client
-        .invalidate_debt_position(pb::InvalidateDebtPositionRequest {
-            iupd: unpaid.debt_positions[0].iupd.clone(),
-            reason: "sgravio per rettifica della rendita".into(),
-        })
+        .invalidate_debt_position(Who::operator(ALTAVILLA).request(
+            pb::InvalidateDebtPositionRequest {
+                iupd: unpaid.debt_positions[0].iupd.clone(),
+                reason: "sgravio per rettifica della rendita".into(),
+            },
+        ))
         .await
         .unwrap()
         .into_inner()
         .debt_position
         .unwrap();
     assert_eq!(cancelled.status, S::Invalid as i32);
+    // The taxpayer asks for the new notice.
     let reissued = f
         .client
-        .issue_debt_position(pb::IssueDebtPositionRequest {
-            tax_position_id: unpaid.id.clone(),
-            single_payment_only: true,
-            validity_time: None,
-        })
+        .issue_debt_position(Who::citizen(&unpaid.fiscal_code).request(
+            pb::IssueDebtPositionRequest {
+                tax_position_id: unpaid.id.clone(),
+                single_payment_only: true,
+                validity_time: None,
+            },
+        ))
         .await
         .unwrap()
         .into_inner()
@@ -588,30 +680,36 @@ async fn notices(f: &mut Fixture) {
     );
     let by_nav = f
         .client
-        .list_debt_positions(pb::ListDebtPositionsRequest {
-            nav: reissued.payment_options[0].nav.clone(),
-            ..Default::default()
-        })
+        .list_debt_positions(
+            Who::operator(ALTAVILLA).request(pb::ListDebtPositionsRequest {
+                nav: reissued.payment_options[0].nav.clone(),
+                ..Default::default()
+            }),
+        )
         .await
         .unwrap()
         .into_inner();
     assert_eq!(by_nav.debt_positions.len(), 1);
     let bad_nav = f
         .client
-        .list_debt_positions(pb::ListDebtPositionsRequest {
-            nav: "301000000000012374".into(),
-            ..Default::default()
-        })
+        .list_debt_positions(
+            Who::operator(ALTAVILLA).request(pb::ListDebtPositionsRequest {
+                nav: "301000000000012374".into(),
+                ..Default::default()
+            }),
+        )
         .await
         .unwrap_err();
     assert_eq!(fields(&bad_nav), ["nav"]);
 
     let summaries = f
         .client
-        .list_municipality_tax_summaries(pb::ListMunicipalityTaxSummariesRequest {
-            keys: vec![PALERMO.into()],
-            year,
-        })
+        .list_municipality_tax_summaries(Who::operator(PALERMO).request(
+            pb::ListMunicipalityTaxSummariesRequest {
+                keys: vec![PALERMO.into()],
+                year,
+            },
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -621,6 +719,32 @@ async fn notices(f: &mut Fixture) {
         s.iter()
             .all(|x| x.positions > 0 && cents(&x.amount_due) > 0 && cents(&x.amount_paid) > 0)
     );
+    // Collection figures are internal to the comune: Altavilla's operators get none of Palermo's,
+    // citizens none at all.
+    let foreign = f
+        .client
+        .list_municipality_tax_summaries(Who::operator(ALTAVILLA).request(
+            pb::ListMunicipalityTaxSummariesRequest {
+                keys: vec![PALERMO.into(), ALTAVILLA.into()],
+                year,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let keys: Vec<&str> = foreign.items.iter().map(|i| i.key.as_str()).collect();
+    assert_eq!(keys, [ALTAVILLA]);
+    let citizen_asks = f
+        .client
+        .list_municipality_tax_summaries(citizen_who(52).request(
+            pb::ListMunicipalityTaxSummariesRequest {
+                keys: vec![PALERMO.into()],
+                year,
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(citizen_asks.code(), Code::PermissionDenied);
 }
 
 async fn next(
@@ -693,9 +817,10 @@ async fn roll(f: &mut Fixture) {
         p.amount_paid = Some(common::Money { cents: 99_999_999 });
     }
     let started = Instant::now();
+    let system = Who::system(ALTAVILLA);
     let answer = f
         .client
-        .import_tax_roll(futures::stream::iter(rows))
+        .import_tax_roll(system.request(futures::stream::iter(rows)))
         .await
         .unwrap()
         .into_inner();
@@ -720,9 +845,25 @@ async fn roll(f: &mut Fixture) {
     );
 
     let good: Vec<_> = (0..10_000).map(roll_row).collect();
+    // Another comune's system has every row refused; a citizen is refused before a row is read.
+    let foreign = f
+        .client
+        .import_tax_roll(Who::system(BAGHERIA).request(futures::stream::iter(good.clone())))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(foreign.imported, 0);
+    assert_eq!(foreign.errors.len(), 10_000);
+    let citizen_import = f
+        .client
+        .import_tax_roll(citizen_who(1).request(futures::stream::iter(good.clone())))
+        .await
+        .unwrap_err();
+    assert_eq!(citizen_import.code(), Code::PermissionDenied);
+    assert_eq!(f.store.roll_counts(ALTAVILLA).await.unwrap(), before);
     let answer = f
         .client
-        .import_tax_roll(futures::stream::iter(good))
+        .import_tax_roll(system.request(futures::stream::iter(good)))
         .await
         .unwrap()
         .into_inner();
@@ -750,16 +891,18 @@ async fn roll(f: &mut Fixture) {
     // Arrears imported as computed elsewhere are overdue and payable through a new notice.
     let arrears = f
         .client
-        .list_tax_positions(pb::ListTaxPositionsRequest {
-            istat_code: ALTAVILLA.into(),
-            year: 2019,
-            status: pb::TaxPositionStatus::Overdue as i32,
-            page: Some(common::PageRequest {
-                first: 1,
-                after: String::new(),
+        .list_tax_positions(
+            Who::operator(ALTAVILLA).request(pb::ListTaxPositionsRequest {
+                istat_code: ALTAVILLA.into(),
+                year: 2019,
+                status: pb::TaxPositionStatus::Overdue as i32,
+                page: Some(common::PageRequest {
+                    first: 1,
+                    after: String::new(),
+                }),
+                ..Default::default()
             }),
-            ..Default::default()
-        })
+        )
         .await
         .unwrap()
         .into_inner();
@@ -768,10 +911,12 @@ async fn roll(f: &mut Fixture) {
     assert!(p.imported && p.assessment.is_none());
     let notice = f
         .client
-        .issue_debt_position(pb::IssueDebtPositionRequest {
-            tax_position_id: p.id.clone(),
-            ..Default::default()
-        })
+        .issue_debt_position(
+            Who::operator(ALTAVILLA).request(pb::IssueDebtPositionRequest {
+                tax_position_id: p.id.clone(),
+                ..Default::default()
+            }),
+        )
         .await
         .unwrap()
         .into_inner()
@@ -790,7 +935,7 @@ async fn declarations(f: &mut Fixture) {
     let who = citizen(0).fiscal_code;
     let unknown = f
         .client
-        .submit_imu_declaration(pb::SubmitImuDeclarationRequest {
+        .submit_imu_declaration(Who::citizen(&who).request(pb::SubmitImuDeclarationRequest {
             declaration: Some(pb::ImuDeclaration {
                 fiscal_code: who.clone(),
                 istat_code: ALTAVILLA.into(),
@@ -800,24 +945,24 @@ async fn declarations(f: &mut Fixture) {
                 canone_concordato: true,
                 ..Default::default()
             }),
-        })
+        }))
         .await
         .unwrap_err();
     assert_eq!(fields(&unknown), ["declaration.cadastral_unit_id"]);
     let units = f
         .client
-        .compute_imu(pb::ComputeImuRequest {
+        .compute_imu(Who::citizen(&who).request(pb::ComputeImuRequest {
             fiscal_code: who.clone(),
             year,
             istat_code: ALTAVILLA.into(),
-        })
+        }))
         .await
         .unwrap()
         .into_inner();
     let unit = units.assessments[0].lines[0].cadastral_unit_id.clone();
     let filed = f
         .client
-        .submit_imu_declaration(pb::SubmitImuDeclarationRequest {
+        .submit_imu_declaration(Who::citizen(&who).request(pb::SubmitImuDeclarationRequest {
             declaration: Some(pb::ImuDeclaration {
                 fiscal_code: who.clone(),
                 istat_code: ALTAVILLA.into(),
@@ -828,7 +973,7 @@ async fn declarations(f: &mut Fixture) {
                 start_date: format!("{year}-07-01"),
                 ..Default::default()
             }),
-        })
+        }))
         .await
         .unwrap()
         .into_inner()
@@ -842,25 +987,27 @@ async fn declarations(f: &mut Fixture) {
 
     let start = f
         .client
-        .submit_tari_declaration(pb::SubmitTariDeclarationRequest {
-            kind: pb::TariDeclarationKind::Start as i32,
-            registration: Some(pb::TariRegistration {
-                istat_code: ALTAVILLA.into(),
-                holder_fiscal_code: who.clone(),
-                kind: pb::TariUseKind::Domestic as i32,
-                address: Some(common::Address {
-                    street: "Via Nuova".into(),
-                    house_number: "7".into(),
+        .submit_tari_declaration(
+            Who::citizen(&who).request(pb::SubmitTariDeclarationRequest {
+                kind: pb::TariDeclarationKind::Start as i32,
+                registration: Some(pb::TariRegistration {
+                    istat_code: ALTAVILLA.into(),
+                    holder_fiscal_code: who.clone(),
+                    kind: pb::TariUseKind::Domestic as i32,
+                    address: Some(common::Address {
+                        street: "Via Nuova".into(),
+                        house_number: "7".into(),
+                        ..Default::default()
+                    }),
+                    surface_sqm: 80,
+                    household_size: 2,
+                    resident: true,
                     ..Default::default()
                 }),
-                surface_sqm: 80,
-                household_size: 2,
-                resident: true,
+                event_date: (Utc::now().date_naive() - chrono::Duration::days(200)).to_string(),
                 ..Default::default()
             }),
-            event_date: (Utc::now().date_naive() - chrono::Duration::days(200)).to_string(),
-            ..Default::default()
-        })
+        )
         .await
         .unwrap()
         .into_inner();
@@ -868,26 +1015,28 @@ async fn declarations(f: &mut Fixture) {
     let id = start.registration.unwrap().id;
     let change = f
         .client
-        .submit_tari_declaration(pb::SubmitTariDeclarationRequest {
-            kind: pb::TariDeclarationKind::Change as i32,
-            registration_id: id.clone(),
-            registration: Some(pb::TariRegistration {
-                istat_code: ALTAVILLA.into(),
-                holder_fiscal_code: who.clone(),
-                kind: pb::TariUseKind::Domestic as i32,
-                address: Some(common::Address {
-                    street: "Via Nuova".into(),
-                    house_number: "7".into(),
+        .submit_tari_declaration(
+            Who::citizen(&who).request(pb::SubmitTariDeclarationRequest {
+                kind: pb::TariDeclarationKind::Change as i32,
+                registration_id: id.clone(),
+                registration: Some(pb::TariRegistration {
+                    istat_code: ALTAVILLA.into(),
+                    holder_fiscal_code: who.clone(),
+                    kind: pb::TariUseKind::Domestic as i32,
+                    address: Some(common::Address {
+                        street: "Via Nuova".into(),
+                        house_number: "7".into(),
+                        ..Default::default()
+                    }),
+                    surface_sqm: 80,
+                    household_size: 3,
+                    resident: true,
                     ..Default::default()
                 }),
-                surface_sqm: 80,
-                household_size: 3,
-                resident: true,
+                event_date: (Utc::now().date_naive() - chrono::Duration::days(10)).to_string(),
                 ..Default::default()
             }),
-            event_date: (Utc::now().date_naive() - chrono::Duration::days(10)).to_string(),
-            ..Default::default()
-        })
+        )
         .await
         .unwrap()
         .into_inner();
@@ -895,22 +1044,26 @@ async fn declarations(f: &mut Fixture) {
     let new_id = change.registration.unwrap().id;
     let ended = f
         .client
-        .submit_tari_declaration(pb::SubmitTariDeclarationRequest {
-            kind: pb::TariDeclarationKind::End as i32,
-            registration_id: new_id.clone(),
-            event_date: Utc::now().date_naive().to_string(),
-            ..Default::default()
-        })
+        .submit_tari_declaration(
+            Who::citizen(&who).request(pb::SubmitTariDeclarationRequest {
+                kind: pb::TariDeclarationKind::End as i32,
+                registration_id: new_id.clone(),
+                event_date: Utc::now().date_naive().to_string(),
+                ..Default::default()
+            }),
+        )
         .await
         .unwrap()
         .into_inner();
     assert!(!ended.registration.unwrap().end_date.is_empty());
     let all = f
         .client
-        .list_citizen_tari_registrations(pb::ListCitizenTariRegistrationsRequest {
-            keys: vec![who.clone()],
-            include_ended: true,
-        })
+        .list_citizen_tari_registrations(Who::citizen(&who).request(
+            pb::ListCitizenTariRegistrationsRequest {
+                keys: vec![who.clone()],
+                include_ended: true,
+            },
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -926,23 +1079,27 @@ async fn declarations(f: &mut Fixture) {
     );
     let twice = f
         .client
-        .submit_tari_declaration(pb::SubmitTariDeclarationRequest {
-            kind: pb::TariDeclarationKind::End as i32,
-            registration_id: new_id,
-            event_date: Utc::now().date_naive().to_string(),
-            ..Default::default()
-        })
+        .submit_tari_declaration(
+            Who::citizen(&who).request(pb::SubmitTariDeclarationRequest {
+                kind: pb::TariDeclarationKind::End as i32,
+                registration_id: new_id,
+                event_date: Utc::now().date_naive().to_string(),
+                ..Default::default()
+            }),
+        )
         .await
         .unwrap_err();
     assert_eq!(twice.code(), Code::FailedPrecondition);
 }
 
-/// Every unary RPC answers an empty request with a meaningful status.
+/// Every unary RPC answers an empty request with a meaningful status, asked by an operator, who
+/// may call every one of them.
 async fn empty_requests(f: &mut Fixture) {
+    let operator = Who::operator(PALERMO);
     let c = &mut f.client;
     macro_rules! code {
         ($call:ident, $req:ty) => {
-            match c.$call(<$req>::default()).await {
+            match c.$call(operator.request(<$req>::default())).await {
                 Ok(_) => (stringify!($call), Code::Ok),
                 Err(s) => (stringify!($call), s.code()),
             }
@@ -1004,10 +1161,10 @@ async fn empty_requests(f: &mut Fixture) {
         assert_eq!(code, expected, "{rpc}");
     }
     let missing = c
-        .issue_debt_position(pb::IssueDebtPositionRequest {
+        .issue_debt_position(operator.request(pb::IssueDebtPositionRequest {
             tax_position_id: "tp-none".into(),
             ..Default::default()
-        })
+        }))
         .await
         .unwrap_err();
     assert_eq!(missing.code(), Code::NotFound);
@@ -1083,16 +1240,16 @@ async fn building_down_means_unavailable() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let client = BuildingClient::connect_lazy(&format!("http://127.0.0.1:{port}")).unwrap();
+    let client = building_client(&format!("http://127.0.0.1:{port}"));
     let store = Store::new(testing::sqlite::<Migrator>().await, SALT);
-    let server = TestServer::start(patto_taxes::app(store, client)).await;
+    let server = TestServer::start(taxes_app(store, client)).await;
     let mut taxes = TaxesServiceClient::new(server.channel().await);
     let down = taxes
-        .compute_imu(pb::ComputeImuRequest {
+        .compute_imu(citizen_who(1).request(pb::ComputeImuRequest {
             fiscal_code: citizen(1).fiscal_code,
             year: 2025,
             istat_code: String::new(),
-        })
+        }))
         .await
         .unwrap_err();
     assert_eq!(down.code(), Code::Unavailable);
@@ -1116,12 +1273,14 @@ async fn building_down_means_unavailable() {
         "the legal default where a comune resolved nothing"
     );
     let no_creditor = taxes
-        .generate_tax_notices(pb::GenerateTaxNoticesRequest {
-            istat_code: ALTAVILLA.into(),
-            tribute: pb::Tribute::Tari as i32,
-            year: 2025,
-            dry_run: false,
-        })
+        .generate_tax_notices(
+            Who::operator(ALTAVILLA).request(pb::GenerateTaxNoticesRequest {
+                istat_code: ALTAVILLA.into(),
+                tribute: pb::Tribute::Tari as i32,
+                year: 2025,
+                dry_run: false,
+            }),
+        )
         .await
         .unwrap_err();
     assert_eq!(
@@ -1133,8 +1292,10 @@ async fn building_down_means_unavailable() {
 }
 
 /// The services' own `run`, as the all-in-one launcher calls them: both start at once on SQLite
-/// files with demo data, and taxes seeds its roll and notices from building's Catasto once building
-/// has seeded and serves.
+/// files with demo data and verify the tokens of a dev issuer; taxes, given system tokens of that
+/// issuer for its own calls (`run_with`), seeds its roll and notices from building's Catasto, read
+/// as each comune's system, once building has seeded and serves; a citizen's token then reads
+/// their positions.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn run_seeds_the_demo_next_to_a_starting_building_service() {
     use std::collections::HashMap;
@@ -1144,6 +1305,9 @@ async fn run_seeds_the_demo_next_to_a_starting_building_service() {
 
     let dir = std::env::temp_dir().join(format!("patto-taxes-run-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("dev-issuer-key.pem");
+    let issuer = Arc::new(DevIssuer::load_or_create(&key).expect("dev issuer"));
     let building_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let taxes_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let building_url = format!("http://{}", building_listener.local_addr().unwrap());
@@ -1156,16 +1320,24 @@ async fn run_seeds_the_demo_next_to_a_starting_building_service() {
             ),
             ("PATTO_DEMO_DATA", "true".to_owned()),
             ("BUILDING_GRPC_URL", building_url.clone()),
+            (token::DEV_ISSUER_KEY_VAR, key.display().to_string()),
         ]);
         ServiceConfig::from_source(service, &source).unwrap()
     };
     let (stop_taxes, taxes_stopped) = tokio::sync::oneshot::channel::<()>();
     let (stop_building, building_stopped) = tokio::sync::oneshot::channel::<()>();
-    let taxes = tokio::spawn(patto_taxes::run(
+    let taxes = tokio::spawn(patto_taxes::run_with(
         config(patto_taxes::SERVICE, "taxes"),
         taxes_listener,
         async {
             let _ = taxes_stopped.await;
+        },
+        {
+            let issuer = issuer.clone();
+            move |client: BuildingClient| {
+                client
+                    .with_system_credentials(patto_taxes::building::dev_system_credentials(issuer))
+            }
         },
     ));
     let building = tokio::spawn(patto_building::run(
@@ -1179,12 +1351,24 @@ async fn run_seeds_the_demo_next_to_a_starting_building_service() {
         .unwrap()
         .connect_lazy();
     let mut client = TaxesServiceClient::new(channel);
+    let citizen_token = Bearer(
+        issuer
+            .issue(
+                &patto_service_kit::Principal::Citizen {
+                    fiscal_code: citizen(52).fiscal_code,
+                },
+                Duration::from_secs(300),
+            )
+            .expect("citizen token"),
+    );
     let answer = tokio::time::timeout(
         Duration::from_secs(120),
-        client.list_citizen_tax_positions(pb::ListCitizenTaxPositionsRequest {
-            keys: vec![citizen(52).fiscal_code],
-            ..Default::default()
-        }),
+        client.list_citizen_tax_positions(citizen_token.request(
+            pb::ListCitizenTaxPositionsRequest {
+                keys: vec![citizen(52).fiscal_code],
+                ..Default::default()
+            },
+        )),
     )
     .await
     .expect("taxes serves within two minutes")
@@ -1205,4 +1389,336 @@ async fn run_seeds_the_demo_next_to_a_starting_building_service() {
     taxes.await.unwrap().expect("taxes stops cleanly");
     building.await.unwrap().expect("building stops cleanly");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// What a cell of the access matrix expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Answered, with the taxpayer's data.
+    Sees,
+    /// Answered, without it (an operator of another comune gets its own comune's rows only).
+    Nothing,
+    /// Done.
+    Done,
+    /// Refused: signed in, not allowed.
+    Denied,
+    /// Refused: sign in first.
+    SignIn,
+}
+
+fn assert_refused<T: std::fmt::Debug>(
+    answer: Result<T, tonic::Status>,
+    expected: Outcome,
+    cell: &str,
+) {
+    let code = match expected {
+        Outcome::Denied => Code::PermissionDenied,
+        Outcome::SignIn => Code::Unauthenticated,
+        other => panic!("{cell}: {other:?} is no refusal"),
+    };
+    let e = answer.expect_err(cell);
+    assert_eq!(e.code(), code, "{cell}: {e:?}");
+}
+
+/// `message` from `who`, declaring the PDND purpose of the read.
+fn with_purpose<T>(who: &Who, message: T) -> tonic::Request<T> {
+    let mut request = who.request(message);
+    request
+        .metadata_mut()
+        .insert(PURPOSE_HEADER, "pdnd-tributi-3".parse().unwrap());
+    request
+}
+
+fn tari_start(holder: &str, street: &str) -> pb::SubmitTariDeclarationRequest {
+    pb::SubmitTariDeclarationRequest {
+        kind: pb::TariDeclarationKind::Start as i32,
+        registration: Some(pb::TariRegistration {
+            istat_code: PALERMO.into(),
+            holder_fiscal_code: holder.into(),
+            kind: pb::TariUseKind::Domestic as i32,
+            address: Some(common::Address {
+                street: street.into(),
+                house_number: "1".into(),
+                ..Default::default()
+            }),
+            surface_sqm: 40,
+            household_size: 1,
+            resident: false,
+            ..Default::default()
+        }),
+        event_date: (Utc::now().date_naive() - chrono::Duration::days(5)).to_string(),
+        ..Default::default()
+    }
+}
+
+/// Who may list a taxpayer's positions, compute their IMU, file a TARI declaration for them and
+/// set Palermo's rates: the taxpayer (Palermo's first demo citizen), another citizen, an operator of
+/// Palermo, an operator and a system of Bagheria, an anonymous caller. Every cell is asserted over
+/// real gRPC; rates stay public.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn access_matrix() {
+    use Outcome::*;
+    let mut f = start(
+        testing::sqlite::<patto_building::Migrator>().await,
+        testing::sqlite::<Migrator>().await,
+    )
+    .await;
+    let year = Utc::now().year();
+    let me = citizen(52).fiscal_code;
+    let other = citizen(53).fiscal_code;
+    // Public: anyone reads the rates, anonymous callers too.
+    let rates = f
+        .client
+        .get_imu_rates(pb::GetImuRatesRequest {
+            istat_code: PALERMO.into(),
+            year: year + 5,
+        })
+        .await
+        .expect("rates are public")
+        .into_inner()
+        .rates
+        .unwrap();
+
+    let cases = [
+        (Who::citizen(&me), Sees, Sees, Done, Denied),
+        (Who::citizen(&other), Denied, Denied, Denied, Denied),
+        (Who::operator(PALERMO), Sees, Sees, Done, Done),
+        (Who::operator(BAGHERIA), Nothing, Nothing, Denied, Denied),
+        (Who::system(BAGHERIA), Nothing, Nothing, Denied, Denied),
+        (Who::Anonymous, SignIn, SignIn, SignIn, SignIn),
+    ];
+    for (who, list, compute, file, set_rates) in cases {
+        let positions = f
+            .client
+            .list_citizen_tax_positions(who.request(pb::ListCitizenTaxPositionsRequest {
+                keys: vec![me.clone()],
+                ..Default::default()
+            }))
+            .await;
+        match list {
+            Sees => {
+                let items = positions.expect("lists").into_inner().items;
+                assert!(
+                    items[0].positions.iter().any(|p| p.istat_code == PALERMO),
+                    "{who:?}"
+                );
+            }
+            Nothing => assert!(
+                positions
+                    .expect("answers")
+                    .into_inner()
+                    .items
+                    .iter()
+                    .flat_map(|i| &i.positions)
+                    .all(|p| p.istat_code == BAGHERIA),
+                "{who:?} sees none of Palermo's positions"
+            ),
+            refused => assert_refused(positions, refused, &format!("{who:?} listing")),
+        }
+
+        let imu = f
+            .client
+            .compute_imu(who.request(pb::ComputeImuRequest {
+                fiscal_code: me.clone(),
+                year,
+                istat_code: String::new(),
+            }))
+            .await;
+        match compute {
+            Sees => {
+                let a = imu.expect("computes").into_inner().assessments;
+                assert_eq!(a[0].istat_code, PALERMO, "{who:?}");
+                assert!(!a[0].lines.is_empty(), "{who:?}");
+            }
+            Nothing => assert!(
+                imu.expect("answers")
+                    .into_inner()
+                    .assessments
+                    .iter()
+                    .all(|a| a.istat_code == BAGHERIA),
+                "{who:?} computes nothing of Palermo's"
+            ),
+            refused => assert_refused(imu, refused, &format!("{who:?} computing")),
+        }
+
+        let street = format!("Via {who:?}");
+        let filed = f
+            .client
+            .submit_tari_declaration(who.request(tari_start(&me, &street)))
+            .await;
+        if file == Done {
+            let r = filed.expect("files").into_inner().registration.unwrap();
+            assert_eq!(r.holder_fiscal_code, me, "{who:?}");
+        } else {
+            assert_refused(filed, file, &format!("{who:?} filing"));
+        }
+
+        let set = f
+            .client
+            .set_imu_rates(who.request(pb::SetImuRatesRequest {
+                rates: Some(rates.clone()),
+            }))
+            .await;
+        if set_rates == Done {
+            set.expect("sets the rates");
+        } else {
+            assert_refused(set, set_rates, &format!("{who:?} setting rates"));
+        }
+    }
+
+    // Only the allowed declarations were written.
+    let registrations = f
+        .client
+        .list_citizen_tari_registrations(Who::citizen(&me).request(
+            pb::ListCitizenTariRegistrationsRequest {
+                keys: vec![me.clone()],
+                include_ended: false,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut streets: Vec<String> = registrations.items[0]
+        .registrations
+        .iter()
+        .filter_map(|r| r.address.as_ref().map(|a| a.street.clone()))
+        .filter(|s| {
+            s.starts_with("Via Citizen")
+                || s.starts_with("Via Operator")
+                || s.starts_with("Via System")
+                || s.starts_with("Via Anonymous")
+        })
+        .collect();
+    streets.sort();
+    assert_eq!(
+        streets,
+        [
+            format!("Via Citizen(\"{me}\")"),
+            "Via Operator(\"082053\")".to_owned()
+        ]
+    );
+    f.taxes.stop().await.expect("clean stop");
+    f.building.stop().await.expect("clean stop");
+}
+
+/// An operator's reads of a taxpayer's data are recorded with their purpose and listed to the
+/// taxpayer, in taxes and, for the Catasto read to compute IMU, in building (the purpose forwarded);
+/// the taxpayer's own reads are not; another comune cannot list Palermo's log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn operators_reads_are_recorded_here_and_in_building() {
+    let mut f = start(
+        testing::sqlite::<patto_building::Migrator>().await,
+        testing::sqlite::<Migrator>().await,
+    )
+    .await;
+    let year = Utc::now().year();
+    let me = citizen(52).fiscal_code;
+    let taxes_log = AuditServiceClient::new(f.channel.clone());
+    let building_log = AuditServiceClient::new(f.building.channel().await);
+    let log = |client: &AuditServiceClient<Channel>, who: Who, istat_code: &str| {
+        let mut client = client.clone();
+        let request = who.request(common::ListPersonalDataReadsRequest {
+            fiscal_code: String::new(),
+            istat_code: istat_code.into(),
+            page: None,
+        });
+        async move { client.list_personal_data_reads(request).await }
+    };
+    // The taxpayer reads and computes their own: nothing recorded.
+    let own = Who::citizen(&me);
+    f.client
+        .list_citizen_tax_positions(own.request(pb::ListCitizenTaxPositionsRequest {
+            keys: vec![me.clone()],
+            ..Default::default()
+        }))
+        .await
+        .unwrap();
+    f.client
+        .compute_imu(own.request(pb::ComputeImuRequest {
+            fiscal_code: me.clone(),
+            year,
+            istat_code: String::new(),
+        }))
+        .await
+        .unwrap();
+    let mine = log(&taxes_log, own.clone(), "").await.unwrap().into_inner();
+    assert!(
+        mine.items.is_empty(),
+        "own reads are not recorded: {mine:?}"
+    );
+
+    // Palermo's tax office lists the positions and computes the IMU, declaring the purpose.
+    let operator = Who::operator(PALERMO);
+    f.client
+        .list_citizen_tax_positions(with_purpose(
+            &operator,
+            pb::ListCitizenTaxPositionsRequest {
+                keys: vec![me.clone()],
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap();
+    f.client
+        .compute_imu(with_purpose(
+            &operator,
+            pb::ComputeImuRequest {
+                fiscal_code: me.clone(),
+                year,
+                istat_code: String::new(),
+            },
+        ))
+        .await
+        .unwrap();
+
+    let mine = log(&taxes_log, own.clone(), "").await.unwrap().into_inner();
+    let mut whats: Vec<&str> = mine.items.iter().map(|r| r.what.as_str()).collect();
+    whats.sort();
+    assert_eq!(
+        whats,
+        ["taxes.ImuAssessment", "taxes.TaxPosition"],
+        "{mine:?}"
+    );
+    for r in &mine.items {
+        assert_eq!(
+            (
+                r.reader_role.as_str(),
+                r.reader_subject.as_str(),
+                r.reader_istat_code.as_str()
+            ),
+            ("operator", "operator@082053", PALERMO)
+        );
+        assert_eq!(
+            (
+                r.fiscal_code.as_str(),
+                r.istat_code.as_str(),
+                r.purpose_id.as_str(),
+                r.service.as_str()
+            ),
+            (me.as_str(), PALERMO, "pdnd-tributi-3", "taxes")
+        );
+    }
+
+    // Building recorded the Catasto read made for the operator, with the purpose forwarded.
+    let catasto = log(&building_log, own.clone(), "")
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        catasto.items.iter().any(|r| r.reader_role == "operator"
+            && r.reader_subject == "operator@082053"
+            && r.what == "building.CadastralUnit"
+            && r.purpose_id == "pdnd-tributi-3"),
+        "{catasto:?}"
+    );
+
+    // Bagheria may not list Palermo's log.
+    let denied = log(&taxes_log, Who::operator(BAGHERIA), PALERMO)
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
+    let palermo = log(&taxes_log, operator, "").await.unwrap().into_inner();
+    assert_eq!(palermo.items.len(), 2);
+    f.taxes.stop().await.expect("clean stop");
+    f.building.stop().await.expect("clean stop");
 }

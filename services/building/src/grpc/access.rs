@@ -1,120 +1,111 @@
-//! Who may read and change what. Cadastral data and permits name private persons: a citizen sees
-//! and moves only what concerns them, an operator or system only what its comune holds, and only
-//! operators decide. Until tokens are verified (the identity work) every call arrives anonymous and
-//! passes, which is what the all-in-one demo needs; the checks below apply as soon as the kit
-//! attaches a real principal, in one place.
+//! The building service's side of the shared access rule ([`patto_service_kit::access`]): how its
+//! records and moves look to the rule, and who the actor of a permit move is.
+//!
+//! Cadastral units name their holders and permits their applicants: both are personal data, held by
+//! the comune they lie in. Permit terms are public. An applicant-side move is made by the applicant
+//! or, on their behalf, by an operator or system of the permit's comune; an operator-side move (and
+//! setting the terms, importing the Catasto) only by the comune's operators and systems. Anonymous
+//! callers read no personal data and change nothing.
 
 use patto_proto::building::v1 as pb;
 use patto_service_kit::Principal;
+use patto_service_kit::access::{self, Act, Record};
 use patto_service_kit::error::ServiceError;
 
 use crate::store::{Actor, UnitRecord, permit};
 
-fn canonical(code: &str) -> String {
-    crate::domain::holder_code(code).unwrap_or_else(|_| code.trim().to_ascii_uppercase())
+/// What the audit of personal-data reads calls a cadastral unit (with its holders).
+pub const UNIT: &str = "building.CadastralUnit";
+/// What the audit of personal-data reads calls a building permit.
+pub const PERMIT: &str = "building.BuildingPermit";
+
+/// A cadastral unit as the rule sees it: personal data of every holder it names, held by its
+/// comune.
+pub fn unit_record(u: &UnitRecord) -> Record<'_> {
+    Record::Personal {
+        subjects: u.owners.iter().map(|o| o.fiscal_code.as_str()).collect(),
+        comuni: vec![u.unit.istat_code.as_str()],
+    }
 }
 
-/// The actor of an applicant-side move on `applicant`'s application in `istat_code`.
+/// A permit as the rule sees it: personal data of its applicant, held by its comune.
+pub fn permit_record(p: &permit::Model) -> Record<'_> {
+    Record::personal(&p.applicant_fiscal_code, &p.istat_code)
+}
+
+/// The kit's narrowing and sign-in checks, under the names this service's handlers use.
+pub use patto_service_kit::access::{narrow, signed_in};
+
+/// The actor of an applicant-side move on `applicant`'s application in `istat_code`: the applicant
+/// themself, or an operator or system of that comune acting for them.
 pub fn as_applicant(
     principal: &Principal,
     applicant: &str,
     istat_code: &str,
 ) -> Result<Actor, ServiceError> {
-    match principal {
-        Principal::Anonymous => Ok(Actor {
+    access::authorize_write(principal, &Act::for_citizen(applicant, istat_code))?;
+    Ok(match principal {
+        Principal::Citizen { .. } => Actor {
             role: pb::PermitActorRole::Citizen,
             id: applicant.to_owned(),
-        }),
-        Principal::Citizen { fiscal_code } if canonical(fiscal_code) == applicant => Ok(Actor {
-            role: pb::PermitActorRole::Citizen,
-            id: applicant.to_owned(),
-        }),
-        Principal::Citizen { .. } => Err(ServiceError::PermissionDenied(
-            "a citizen may act only on their own applications".into(),
-        )),
-        Principal::Operator { istat_code: own } | Principal::System { istat_code: own }
-            if own == istat_code =>
-        {
-            Ok(Actor {
-                role: pb::PermitActorRole::Operator,
-                id: String::new(),
-            })
-        }
-        Principal::Operator { .. } | Principal::System { .. } => {
-            Err(ServiceError::PermissionDenied(format!(
-                "only the applicant or an operator of comune {istat_code} may do this"
-            )))
-        }
-    }
-}
-
-/// The actor of an operator-side move in `istat_code`.
-pub fn as_operator(principal: &Principal, istat_code: &str) -> Result<Actor, ServiceError> {
-    match principal {
-        Principal::Operator { istat_code: own } | Principal::System { istat_code: own }
-            if own != istat_code =>
-        {
-            Err(ServiceError::PermissionDenied(format!(
-                "only an operator of comune {istat_code} may do this"
-            )))
-        }
-        Principal::Citizen { .. } => Err(ServiceError::PermissionDenied(format!(
-            "only an operator of comune {istat_code} may do this"
-        ))),
-        _ => Ok(Actor {
+        },
+        _ => Actor {
             role: pb::PermitActorRole::Operator,
             id: String::new(),
-        }),
-    }
+        },
+    })
 }
 
-/// Whether `principal` may read a permit.
-pub fn sees_permit(principal: &Principal, p: &permit::Model) -> bool {
-    match principal {
-        Principal::Anonymous => true,
-        Principal::Citizen { fiscal_code } => canonical(fiscal_code) == p.applicant_fiscal_code,
-        Principal::Operator { istat_code } | Principal::System { istat_code } => {
-            *istat_code == p.istat_code
+/// The actor of an operator-side move in `istat_code`: an operator or system of that comune.
+pub fn as_operator(principal: &Principal, istat_code: &str) -> Result<Actor, ServiceError> {
+    access::authorize_write(principal, &Act::for_comune(istat_code))?;
+    Ok(Actor {
+        role: pb::PermitActorRole::Operator,
+        id: String::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic::Code;
+
+    const ME: &str = "RSSMRA80A01G273Z";
+    const PALERMO: &str = "082053";
+    const BAGHERIA: &str = "082006";
+
+    fn operator(c: &str) -> Principal {
+        Principal::Operator {
+            istat_code: c.into(),
+            subject: "op".into(),
         }
     }
-}
 
-/// Whether `principal` may read a cadastral unit.
-pub fn sees_unit(principal: &Principal, u: &UnitRecord) -> bool {
-    match principal {
-        Principal::Anonymous => true,
-        Principal::Citizen { fiscal_code } => {
-            let cf = canonical(fiscal_code);
-            u.owners.iter().any(|o| o.fiscal_code == cf)
-        }
-        Principal::Operator { istat_code } | Principal::System { istat_code } => {
-            *istat_code == u.unit.istat_code
-        }
-    }
-}
-
-/// Whether `principal` may read what concerns the citizen `code` (their properties, permits).
-pub fn sees_citizen(principal: &Principal, code: &str) -> bool {
-    match principal {
-        Principal::Citizen { fiscal_code } => canonical(fiscal_code) == code,
-        _ => true,
-    }
-}
-
-/// The comune an operator or system is bound to, if the caller is one.
-pub fn operator_comune(principal: &Principal) -> Option<&str> {
-    match principal {
-        Principal::Operator { istat_code } | Principal::System { istat_code } => {
-            Some(istat_code.as_str())
-        }
-        _ => None,
-    }
-}
-
-/// The citizen calling, if the caller is one (canonical code).
-pub fn citizen(principal: &Principal) -> Option<String> {
-    match principal {
-        Principal::Citizen { fiscal_code } => Some(canonical(fiscal_code)),
-        _ => None,
+    #[test]
+    fn actors_of_permit_moves() {
+        let me = Principal::Citizen {
+            fiscal_code: ME.to_ascii_lowercase(),
+        };
+        let applicant = as_applicant(&me, ME, PALERMO).unwrap();
+        assert_eq!(
+            (applicant.role, applicant.id.as_str()),
+            (pb::PermitActorRole::Citizen, ME)
+        );
+        let for_them = as_applicant(&operator(PALERMO), ME, PALERMO).unwrap();
+        assert_eq!(for_them.role, pb::PermitActorRole::Operator);
+        let code = |r: Result<Actor, ServiceError>| r.err().map(|e| e.code());
+        assert_eq!(
+            code(as_applicant(&operator(BAGHERIA), ME, PALERMO)),
+            Some(Code::PermissionDenied)
+        );
+        assert_eq!(
+            code(as_operator(&me, PALERMO)),
+            Some(Code::PermissionDenied)
+        );
+        assert_eq!(
+            code(as_operator(&Principal::Anonymous, PALERMO)),
+            Some(Code::Unauthenticated)
+        );
+        assert_eq!(code(as_operator(&operator(PALERMO), PALERMO)), None);
     }
 }

@@ -39,6 +39,15 @@ pub struct EventFilter {
     pub starts_before: Option<DateTime<Utc>>,
 }
 
+/// A booking with the comune of its event: the comune that holds this personal data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeldBooking {
+    /// The booking.
+    pub booking: booking::Model,
+    /// ISTAT code of the event's comune.
+    pub istat_code: String,
+}
+
 /// Access to the culture database.
 #[derive(Clone)]
 pub struct Store {
@@ -183,17 +192,53 @@ impl Store {
         Ok(out)
     }
 
-    /// Bookings of these citizens (canonical fiscal codes), newest first.
+    /// Bookings of these citizens (canonical fiscal codes), newest first, each with the comune of
+    /// its event (the comune that holds it).
     pub async fn bookings_by_citizen(
         &self,
         fiscal_codes: &[String],
-    ) -> Result<Vec<booking::Model>, DbErr> {
-        booking::Entity::find()
+    ) -> Result<Vec<HeldBooking>, DbErr> {
+        let bookings = booking::Entity::find()
             .filter(booking::Column::FiscalCode.is_in(fiscal_codes.iter().cloned()))
             .order_by_desc(booking::Column::CreatedAt)
             .order_by_asc(booking::Column::Id)
             .all(&self.db)
-            .await
+            .await?;
+        self.held(bookings).await
+    }
+
+    /// The booking with this id, with the comune of its event.
+    pub async fn booking(&self, id: &str) -> Result<Option<HeldBooking>, DbErr> {
+        let Some(b) = booking::Entity::find_by_id(id).one(&self.db).await? else {
+            return Ok(None);
+        };
+        Ok(self.held(vec![b]).await?.pop())
+    }
+
+    async fn held(&self, bookings: Vec<booking::Model>) -> Result<Vec<HeldBooking>, DbErr> {
+        if bookings.is_empty() {
+            return Ok(Vec::new());
+        }
+        let event_ids: Vec<String> = bookings
+            .iter()
+            .map(|b| b.event_id.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let comuni: HashMap<String, String> = event::Entity::find()
+            .filter(event::Column::Id.is_in(event_ids))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|e| (e.id, e.istat_code))
+            .collect();
+        Ok(bookings
+            .into_iter()
+            .map(|booking| HeldBooking {
+                istat_code: comuni.get(&booking.event_id).cloned().unwrap_or_default(),
+                booking,
+            })
+            .collect())
     }
 
     /// Stores validated events in one transaction: all or none.

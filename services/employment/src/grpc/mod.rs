@@ -1,5 +1,18 @@
-//! The gRPC face of the employment service: request validation, the access rule applied with the
-//! caller's principal, and the feed of course changes behind the enrolment watch.
+//! The gRPC face of the employment service: request validation, the kit's access rule applied with
+//! the caller's principal, the audit of personal-data reads, and the feed of course changes behind
+//! the enrolment watch.
+//!
+//! Who may read and change what (DESIGN.md, "Identity and tenancy", decided once in
+//! [`patto_service_kit::access`]):
+//! - job offers and training courses are public: anyone reads them. An employer who asked for
+//!   anonymity is named only to the operators of the offer's comune
+//!   ([`crate::domain::offer::hide_employer`]);
+//! - applications and enrolments are personal data: the citizen concerned reads and acts on their
+//!   own; an operator or system of the comune that published the offer or course reads them and acts
+//!   on the citizen's behalf. The lists of what a comune received are internal to that comune. Every
+//!   read of them by anyone but the citizen is recorded ([`patto_service_kit::audit`]) before the
+//!   answer leaves;
+//! - publishing, closing, cancelling, importing and reviewing are the comune's own work.
 
 mod convert;
 
@@ -9,6 +22,8 @@ use chrono::{NaiveDate, Utc};
 use futures::StreamExt;
 use patto_proto::employment::v1 as pb;
 use patto_proto::employment::v1::employment_service_server::EmploymentService;
+use patto_service_kit::access::{self, Act, Record};
+use patto_service_kit::audit::{Caller, Reads};
 use patto_service_kit::auth::principal;
 use patto_service_kit::error::{ServiceError, Violations};
 use patto_service_kit::host::Draining;
@@ -19,7 +34,6 @@ use tokio::sync::broadcast;
 use tonic::codegen::BoxStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::access::{Access, Act, Record, comune_of, online};
 use crate::domain::codes::{MAX_EQF_LEVEL, cp2021_levels, validate_ateco_prefix};
 use crate::domain::course::{self, validate_course, validate_enrolment};
 use crate::domain::offer::{self, hide_employer, validate_application, validate_job_offer};
@@ -44,20 +58,15 @@ pub const MAX_FILTER_VALUES: usize = 100;
 #[derive(Clone)]
 pub struct EmploymentApi {
     store: Store,
-    access: Access,
     /// Ids of courses whose seats, waiting list or enrolments just changed (after commit).
     courses: broadcast::Sender<String>,
 }
 
 impl EmploymentApi {
-    /// The API over `store`, applying `access` to every read of personal data and every change.
-    pub fn new(store: Store, access: Access) -> Self {
+    /// The API over `store`.
+    pub fn new(store: Store) -> Self {
         let (courses, _) = broadcast::channel(1024);
-        Self {
-            store,
-            access,
-            courses,
-        }
+        Self { store, courses }
     }
 
     fn changed(&self, course_id: &str) {
@@ -66,32 +75,8 @@ impl EmploymentApi {
     }
 
     fn show_offer(&self, p: &Principal, o: job_offer::Model, today: NaiveDate) -> pb::JobOffer {
-        let hide = hide_employer(o.employer_anonymous, comune_of(p), &o.istat_code);
+        let hide = hide_employer(o.employer_anonymous, p.comune(), &o.istat_code);
         offer_to_pb(o, today, hide)
-    }
-
-    fn may_read_application(&self, p: &Principal, a: &job_application::Model) -> bool {
-        self.access
-            .authorize_read(
-                p,
-                &Record::Personal {
-                    fiscal_code: &a.fiscal_code,
-                    istat_code: &a.istat_code,
-                },
-            )
-            .is_ok()
-    }
-
-    fn may_read_enrolment(&self, p: &Principal, e: &enrolment::Model) -> bool {
-        self.access
-            .authorize_read(
-                p,
-                &Record::Personal {
-                    fiscal_code: &e.fiscal_code,
-                    istat_code: &e.istat_code,
-                },
-            )
-            .is_ok()
     }
 
     /// Start days of the courses of these enrolments, to show their derived status.
@@ -148,6 +133,27 @@ impl EmploymentApi {
         let c = self.load_course(&e.training_course_id).await?;
         Ok(convert::watch_message(e, &c, italian_day(Utc::now())))
     }
+}
+
+/// What the audit names an application read.
+const APPLICATION: &str = "employment.JobApplication";
+/// What the audit names an enrolment read.
+const ENROLMENT: &str = "employment.Enrolment";
+
+/// A job application as the access rule sees it: the applicant's, held by the offer's comune.
+fn application_record(a: &job_application::Model) -> Record<'_> {
+    Record::personal(&a.fiscal_code, &a.istat_code)
+}
+
+/// An enrolment as the access rule sees it: the citizen's, held by the course's comune.
+fn enrolment_record(e: &enrolment::Model) -> Record<'_> {
+    Record::personal(&e.fiscal_code, &e.istat_code)
+}
+
+/// True when the change is the citizen's own online interaction, not an operator's desk work on
+/// their behalf: only those count in the programme indicators.
+fn online(p: &Principal) -> bool {
+    matches!(p, Principal::Citizen { .. })
 }
 
 const NOT_A_COMUNE: &str =
@@ -429,12 +435,7 @@ impl EmploymentService for EmploymentApi {
         let now = Utc::now();
         let new = validate_job_offer(&o, "job_offer", italian_day(now))
             .map_err(ServiceError::InvalidArgument)?;
-        self.access.authorize_write(
-            &p,
-            &Act::ForComune {
-                istat_code: &new.istat_code,
-            },
-        )?;
+        access::authorize_write(&p, &Act::for_comune(&new.istat_code))?;
         let stored = self.store.publish_offer(new, now).await?;
         Ok(Response::new(pb::PublishJobOfferResponse {
             // The publisher sees the offer as sent, employer included.
@@ -451,12 +452,7 @@ impl EmploymentService for EmploymentApi {
         let id = required_id(&req.job_offer_id, "job_offer_id")?;
         let note = offer::validate_note(&req.note, "note", false)?;
         let o = self.load_offer(&id).await?;
-        self.access.authorize_write(
-            &p,
-            &Act::ForComune {
-                istat_code: &o.istat_code,
-            },
-        )?;
+        access::authorize_write(&p, &Act::for_comune(&o.istat_code))?;
         let now = Utc::now();
         let closed = self.store.close_offer(&id, &note, now).await?;
         Ok(Response::new(pb::CloseJobOfferResponse {
@@ -469,6 +465,7 @@ impl EmploymentService for EmploymentApi {
         request: Request<Streaming<pb::ImportJobOffersRequest>>,
     ) -> Answer<pb::ImportJobOffersResponse> {
         let p = principal(&request);
+        access::authorize_comune_caller(&p)?;
         let rows = read_rows(request.into_inner(), "job_offer").await?;
         let today = italian_day(Utc::now());
         let mut errors = Vec::new();
@@ -493,12 +490,7 @@ impl EmploymentService for EmploymentApi {
         if let Some(comune) = import_scope(&scope, "job_offer", &mut errors)
             && ids::is_known_istat_code(&comune)
         {
-            self.access.authorize_write(
-                &p,
-                &Act::ForComune {
-                    istat_code: &comune,
-                },
-            )?;
+            access::authorize_write(&p, &Act::for_comune(&comune))?;
         }
         if !errors.is_empty() {
             let (errors, error_count) = import_errors(errors);
@@ -520,7 +512,7 @@ impl EmploymentService for EmploymentApi {
         &self,
         request: Request<pb::ListJobApplicationsRequest>,
     ) -> Answer<pb::ListJobApplicationsResponse> {
-        let p = principal(&request);
+        let mut reads = Reads::new(Caller::of(&request), APPLICATION);
         let req = request.into_inner();
         let mut v = Violations::new();
         let offer_id = req.job_offer_id.trim();
@@ -556,8 +548,9 @@ impl EmploymentService for EmploymentApi {
             }
             o.istat_code
         };
-        self.access.authorize_read(
-            &p,
+        // The applications a comune received are its own to read.
+        access::authorize_read(
+            reads.principal(),
             &Record::Comune {
                 istat_code: &istat_code,
             },
@@ -569,6 +562,11 @@ impl EmploymentService for EmploymentApi {
         };
         let (rows, total) = self.store.list_applications(&filter, page).await?;
         let info = page.info(rows.len(), total);
+        let rows: Vec<job_application::Model> = rows
+            .into_iter()
+            .filter(|a| reads.allows(&application_record(a)))
+            .collect();
+        reads.save(self.store.db()).await?;
         Ok(Response::new(pb::ListJobApplicationsResponse {
             job_applications: rows.into_iter().map(application_to_pb).collect(),
             page_info: Some(info),
@@ -579,13 +577,20 @@ impl EmploymentService for EmploymentApi {
         &self,
         request: Request<pb::LookupJobApplicationsRequest>,
     ) -> Answer<pb::LookupJobApplicationsResponse> {
-        let p = principal(&request);
+        let mut reads = Reads::new(Caller::of(&request), APPLICATION);
         let keys = batch_keys(&request.into_inner().keys, any_id)?;
-        let rows = self.store.applications_by_id(&keys).await?;
+        // Not readable is left out, as unknown is: a lookup does not tell which ids exist.
+        let rows: Vec<job_application::Model> = self
+            .store
+            .applications_by_id(&keys)
+            .await?
+            .into_iter()
+            .filter(|a| reads.allows(&application_record(a)))
+            .collect();
+        reads.save(self.store.db()).await?;
         Ok(Response::new(pb::LookupJobApplicationsResponse {
             items: rows
                 .into_iter()
-                .filter(|a| self.may_read_application(&p, a))
                 .map(|a| pb::LookupJobApplicationsItem {
                     key: a.id.clone(),
                     job_application: Some(application_to_pb(a)),
@@ -598,22 +603,28 @@ impl EmploymentService for EmploymentApi {
         &self,
         request: Request<pb::ListCitizenJobApplicationsRequest>,
     ) -> Answer<pb::ListCitizenJobApplicationsResponse> {
-        let p = principal(&request);
+        let mut reads = Reads::new(Caller::of(&request), APPLICATION);
         let req = request.into_inner();
         let canonical = batch_keys(&req.keys, fiscal_code_key)?;
         let mut v = Violations::new();
         let statuses = enum_list::<pb::JobApplicationStatus>(&req.statuses, "statuses", &mut v);
         v.into_result()?;
-        let rows = self
+        access::authorize_citizen_keys(reads.principal(), &canonical)?;
+        // Operators and systems see their own comune's rows only.
+        let rows: Vec<job_application::Model> = self
             .store
             .applications_by_citizen(&canonical, &statuses)
-            .await?;
+            .await?
+            .into_iter()
+            .filter(|a| reads.allows(&application_record(a)))
+            .collect();
+        reads.save(self.store.db()).await?;
         let items = asked_keys(&req.keys, fiscal_code_key)
             .into_iter()
             .filter_map(|(key, cf)| {
                 let apps: Vec<pb::JobApplication> = rows
                     .iter()
-                    .filter(|a| a.fiscal_code == cf && self.may_read_application(&p, a))
+                    .filter(|a| a.fiscal_code == cf)
                     .cloned()
                     .map(application_to_pb)
                     .collect();
@@ -635,13 +646,7 @@ impl EmploymentService for EmploymentApi {
         let p = principal(&request);
         let a = validate_application(&request.into_inner())?;
         let o = self.load_offer(&a.job_offer_id).await?;
-        self.access.authorize_write(
-            &p,
-            &Act::ForCitizen {
-                fiscal_code: &a.fiscal_code,
-                istat_code: &o.istat_code,
-            },
-        )?;
+        access::authorize_write(&p, &Act::for_citizen(&a.fiscal_code, &o.istat_code))?;
         let stored = self.store.apply(a, online(&p), Utc::now()).await?;
         Ok(Response::new(pb::CreateJobApplicationResponse {
             job_application: Some(application_to_pb(stored)),
@@ -658,13 +663,7 @@ impl EmploymentService for EmploymentApi {
             "job_application_id",
         )?;
         let a = self.load_application(&id).await?;
-        self.access.authorize_write(
-            &p,
-            &Act::ForCitizen {
-                fiscal_code: &a.fiscal_code,
-                istat_code: &a.istat_code,
-            },
-        )?;
+        access::authorize_write(&p, &Act::for_citizen(&a.fiscal_code, &a.istat_code))?;
         let withdrawn = self.store.withdraw_application(&id, Utc::now()).await?;
         Ok(Response::new(pb::WithdrawJobApplicationResponse {
             job_application: Some(application_to_pb(withdrawn)),
@@ -678,12 +677,7 @@ impl EmploymentService for EmploymentApi {
         let p = principal(&request);
         let (id, target, note) = offer::validate_review(&request.into_inner())?;
         let a = self.load_application(&id).await?;
-        self.access.authorize_write(
-            &p,
-            &Act::ForComune {
-                istat_code: &a.istat_code,
-            },
-        )?;
+        access::authorize_write(&p, &Act::for_comune(&a.istat_code))?;
         let reviewed = self
             .store
             .review_application(&id, target, &note, Utc::now())
@@ -810,12 +804,7 @@ impl EmploymentService for EmploymentApi {
         let now = Utc::now();
         let new = validate_course(&c, "training_course", italian_day(now))
             .map_err(ServiceError::InvalidArgument)?;
-        self.access.authorize_write(
-            &p,
-            &Act::ForComune {
-                istat_code: &new.istat_code,
-            },
-        )?;
+        access::authorize_write(&p, &Act::for_comune(&new.istat_code))?;
         let stored = self.store.publish_course(new, now).await?;
         Ok(Response::new(pb::PublishTrainingCourseResponse {
             training_course: Some(course_to_pb(stored, italian_day(now))),
@@ -831,12 +820,7 @@ impl EmploymentService for EmploymentApi {
         let id = required_id(&req.training_course_id, "training_course_id")?;
         let note = offer::validate_note(&req.note, "note", false)?;
         let c = self.load_course(&id).await?;
-        self.access.authorize_write(
-            &p,
-            &Act::ForComune {
-                istat_code: &c.istat_code,
-            },
-        )?;
+        access::authorize_write(&p, &Act::for_comune(&c.istat_code))?;
         let now = Utc::now();
         let closed = self.store.close_course(&id, &note, now).await?;
         self.changed(&id);
@@ -862,12 +846,7 @@ impl EmploymentService for EmploymentApi {
         );
         v.into_result()?;
         let c = self.load_course(&id).await?;
-        self.access.authorize_write(
-            &p,
-            &Act::ForComune {
-                istat_code: &c.istat_code,
-            },
-        )?;
+        access::authorize_write(&p, &Act::for_comune(&c.istat_code))?;
         let now = Utc::now();
         let (cancelled, fallen) = self.store.cancel_course(&id, &reason, now).await?;
         self.changed(&id);
@@ -882,6 +861,7 @@ impl EmploymentService for EmploymentApi {
         request: Request<Streaming<pb::ImportTrainingCoursesRequest>>,
     ) -> Answer<pb::ImportTrainingCoursesResponse> {
         let p = principal(&request);
+        access::authorize_comune_caller(&p)?;
         let rows = read_rows(request.into_inner(), "training_course").await?;
         let today = italian_day(Utc::now());
         let mut errors = Vec::new();
@@ -910,12 +890,7 @@ impl EmploymentService for EmploymentApi {
         if let Some(comune) = import_scope(&scope, "training_course", &mut errors)
             && ids::is_known_istat_code(&comune)
         {
-            self.access.authorize_write(
-                &p,
-                &Act::ForComune {
-                    istat_code: &comune,
-                },
-            )?;
+            access::authorize_write(&p, &Act::for_comune(&comune))?;
         }
         let imported = if errors.is_empty() {
             match self.store.import_courses(valid, Utc::now()).await? {
@@ -950,7 +925,7 @@ impl EmploymentService for EmploymentApi {
         &self,
         request: Request<pb::ListEnrolmentsRequest>,
     ) -> Answer<pb::ListEnrolmentsResponse> {
-        let p = principal(&request);
+        let mut reads = Reads::new(Caller::of(&request), ENROLMENT);
         let req = request.into_inner();
         let mut v = Violations::new();
         let id = course::id(&req.training_course_id, "training_course_id", &mut v);
@@ -962,8 +937,9 @@ impl EmploymentService for EmploymentApi {
         let page = paging(req.page.as_ref(), &mut v);
         v.into_result()?;
         let c = self.load_course(&id).await?;
-        self.access.authorize_read(
-            &p,
+        // The enrolments a course received are its comune's own to read.
+        access::authorize_read(
+            reads.principal(),
             &Record::Comune {
                 istat_code: &c.istat_code,
             },
@@ -974,6 +950,11 @@ impl EmploymentService for EmploymentApi {
             .list_enrolments(&c, &statuses, page, today)
             .await?;
         let info = page.info(rows.len(), total);
+        let rows: Vec<enrolment::Model> = rows
+            .into_iter()
+            .filter(|e| reads.allows(&enrolment_record(e)))
+            .collect();
+        reads.save(self.store.db()).await?;
         Ok(Response::new(pb::ListEnrolmentsResponse {
             enrolments: rows
                 .into_iter()
@@ -987,16 +968,24 @@ impl EmploymentService for EmploymentApi {
         &self,
         request: Request<pb::LookupEnrolmentsRequest>,
     ) -> Answer<pb::LookupEnrolmentsResponse> {
-        let p = principal(&request);
+        let mut reads = Reads::new(Caller::of(&request), ENROLMENT);
         let keys = batch_keys(&request.into_inner().keys, any_id)?;
         let rows: Vec<enrolment::Model> = self
             .store
             .enrolments_by_id(&keys)
             .await?
             .into_iter()
-            .filter(|e| self.may_read_enrolment(&p, e))
+            .filter(|e| access::may_read(reads.principal(), &enrolment_record(e)))
             .collect();
         let starts = self.course_starts(&rows).await?;
+        // Not readable is left out, as unknown is: a lookup does not tell which ids exist.
+        let rows: Vec<enrolment::Model> = rows
+            .into_iter()
+            .filter(|e| {
+                starts.contains_key(&e.training_course_id) && reads.allows(&enrolment_record(e))
+            })
+            .collect();
+        reads.save(self.store.db()).await?;
         let today = italian_day(Utc::now());
         Ok(Response::new(pb::LookupEnrolmentsResponse {
             items: rows
@@ -1016,31 +1005,36 @@ impl EmploymentService for EmploymentApi {
         &self,
         request: Request<pb::ListCitizenEnrolmentsRequest>,
     ) -> Answer<pb::ListCitizenEnrolmentsResponse> {
-        let p = principal(&request);
+        let mut reads = Reads::new(Caller::of(&request), ENROLMENT);
         let req = request.into_inner();
         let canonical = batch_keys(&req.keys, fiscal_code_key)?;
         let mut v = Violations::new();
         let statuses = enum_list::<pb::EnrolmentStatus>(&req.statuses, "statuses", &mut v);
         v.into_result()?;
+        access::authorize_citizen_keys(reads.principal(), &canonical)?;
+        // Operators and systems see their own comune's rows only.
         let rows: Vec<enrolment::Model> = self
             .store
             .enrolments_by_citizen(&canonical)
             .await?
             .into_iter()
-            .filter(|e| self.may_read_enrolment(&p, e))
+            .filter(|e| access::may_read(reads.principal(), &enrolment_record(e)))
             .collect();
         let starts = self.course_starts(&rows).await?;
         let today = italian_day(Utc::now());
         // Statuses filter on what the citizen sees (a started course's waiting list is EXPIRED),
-        // so the filter runs after the conversion.
+        // so the filter runs after the conversion; what is shown is what the audit records.
         let shown: Vec<pb::Enrolment> = rows
             .into_iter()
             .filter_map(|e| {
                 let start = *starts.get(&e.training_course_id)?;
-                Some(enrolment_to_pb(e, start, today))
+                let shown = enrolment_to_pb(e.clone(), start, today);
+                (statuses.is_empty() || statuses.contains(&shown.status))
+                    .then(|| reads.allows(&enrolment_record(&e)).then_some(shown))
+                    .flatten()
             })
-            .filter(|e| statuses.is_empty() || statuses.contains(&e.status))
             .collect();
+        reads.save(self.store.db()).await?;
         let items = asked_keys(&req.keys, fiscal_code_key)
             .into_iter()
             .filter_map(|(key, cf)| {
@@ -1063,13 +1057,7 @@ impl EmploymentService for EmploymentApi {
         let p = principal(&request);
         let e = validate_enrolment(&request.into_inner())?;
         let c = self.load_course(&e.training_course_id).await?;
-        self.access.authorize_write(
-            &p,
-            &Act::ForCitizen {
-                fiscal_code: &e.fiscal_code,
-                istat_code: &c.istat_code,
-            },
-        )?;
+        access::authorize_write(&p, &Act::for_citizen(&e.fiscal_code, &c.istat_code))?;
         let now = Utc::now();
         let (stored, after) = self.store.enrol(e, online(&p), now).await?;
         self.changed(&after.id);
@@ -1085,13 +1073,7 @@ impl EmploymentService for EmploymentApi {
         let p = principal(&request);
         let id = required_id(&request.into_inner().enrolment_id, "enrolment_id")?;
         let e = self.load_enrolment(&id).await?;
-        self.access.authorize_write(
-            &p,
-            &Act::ForCitizen {
-                fiscal_code: &e.fiscal_code,
-                istat_code: &e.istat_code,
-            },
-        )?;
+        access::authorize_write(&p, &Act::for_citizen(&e.fiscal_code, &e.istat_code))?;
         let now = Utc::now();
         let (withdrawn, after) = self.store.withdraw_enrolment(&id, now).await?;
         self.changed(&after.id);
@@ -1108,21 +1090,17 @@ impl EmploymentService for EmploymentApi {
         &self,
         request: Request<pb::WatchEnrolmentRequest>,
     ) -> Answer<BoxStream<pb::WatchEnrolmentResponse>> {
-        let p = principal(&request);
+        let mut reads = Reads::new(Caller::of(&request), ENROLMENT);
         let draining = Draining::of(&request);
         let id = required_id(&request.into_inner().enrolment_id, "enrolment_id")?;
         // Subscribe before reading the current state, so no change falls between the two.
         let mut changes = self.courses.subscribe();
         let e = self.load_enrolment(&id).await?;
-        self.access.authorize_read(
-            &p,
-            &Record::Personal {
-                fiscal_code: &e.fiscal_code,
-                istat_code: &e.istat_code,
-            },
-        )?;
+        reads.check(&enrolment_record(&e))?;
         let course_id = e.training_course_id.clone();
         let first = self.watch_state(&id).await?;
+        // The watch follows one enrolment for one reader: recorded once, when it opens.
+        reads.save(self.store.db()).await?;
         let api = self.clone();
         let stream = spawn_stream(draining, move |tx| async move {
             let mut last = first;

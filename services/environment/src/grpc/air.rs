@@ -7,6 +7,7 @@ use chrono::{DateTime, Datelike, Duration, Utc};
 use futures::StreamExt;
 use patto_proto::environment::v1 as pb;
 use patto_proto::environment::v1::AirPollutant as Pollutant;
+use patto_service_kit::access::{self, Act};
 use patto_service_kit::auth::principal;
 use patto_service_kit::error::{ServiceError, Violations};
 use patto_service_kit::paging::Page;
@@ -17,7 +18,6 @@ use super::{
     Answer, EnvironmentApi, MAX_IMPORT_ERRORS, MAX_IMPORT_ROWS, any_id, batch_keys, convert,
     istat_key, optional_enum, require_istat,
 };
-use crate::access::Act;
 use crate::domain::air::{self as rules, FIRST_YEAR, network_day};
 use crate::domain::parse_optional_day;
 use crate::store::{ReadingRow, ReadingWindow};
@@ -81,23 +81,13 @@ pub(super) async fn save_station(
         return Err(ServiceError::invalid("station", "must be set").into());
     };
     let new = rules::validate_station(&station).map_err(ServiceError::InvalidArgument)?;
-    api.access.authorize_write(
-        &viewer,
-        &Act::ForComune {
-            istat_code: &new.istat_code,
-        },
-    )?;
+    access::authorize_write(&viewer, &Act::for_comune(&new.istat_code))?;
     // Moving a station to another comune needs the rights of the comune it leaves too.
     if let Some(id) = &new.id
         && let Some(existing) = api.store.station(id).await.map_err(ServiceError::from)?
         && existing.istat_code != new.istat_code
     {
-        api.access.authorize_write(
-            &viewer,
-            &Act::ForComune {
-                istat_code: &existing.istat_code,
-            },
-        )?;
+        access::authorize_write(&viewer, &Act::for_comune(&existing.istat_code))?;
     }
     let saved = api
         .store
@@ -401,6 +391,8 @@ pub(super) async fn import(
     request: Request<Streaming<pb::ImportAirQualityReadingsRequest>>,
 ) -> Answer<pb::ImportAirQualityReadingsResponse> {
     let viewer = principal(&request);
+    // Readings are loaded by a comune's operators and systems: refuse anyone else before reading.
+    access::authorize_comune_caller(&viewer)?;
     let mut stream = request.into_inner();
     let mut rows = Vec::new();
     while let Some(row) = stream.next().await {
@@ -427,8 +419,7 @@ pub(super) async fn import(
     // The caller loads readings of its own comune's stations.
     let comuni: BTreeSet<&str> = facts.values().map(|f| f.istat_code.as_str()).collect();
     for istat_code in comuni {
-        api.access
-            .authorize_write(&viewer, &Act::ForComune { istat_code })?;
+        access::authorize_write(&viewer, &Act::for_comune(istat_code))?;
     }
     let now = Utc::now();
     let mut valid = Vec::with_capacity(rows.len());

@@ -2,10 +2,8 @@
 
 use patto_proto::common::v1::{Address, GeoPoint, Period};
 use patto_proto::environment::v1 as pb;
-use patto_service_kit::Principal;
 use patto_service_kit::time::to_timestamp;
 
-use crate::access::Access;
 use crate::domain::waste::{Collection, Item};
 use crate::store::{
     ReportView, ZoneView, calendar_change, centre, daily, pickup, reading, schedule, station,
@@ -37,15 +35,15 @@ fn address(
     })
 }
 
-/// A report as `viewer` may see it: the reporter's fiscal code only for the reporter and the
-/// comune's operators.
-pub(super) fn report(v: ReportView, viewer: &Principal) -> pb::EnvironmentReport {
+/// A report, with the reporter's fiscal code when `show_reporter` (the caller may read it: the
+/// reporter and the comune's operators; see `reports::show_reporter`).
+pub(super) fn report(v: ReportView, show_reporter: bool) -> pb::EnvironmentReport {
     let r = v.report;
     let photos = crate::store::photos_of(&r)
         .iter()
         .map(|p| p.to_proto())
         .collect();
-    let fiscal_code = if Access::may_see_reporter(viewer, &r.fiscal_code, &r.istat_code) {
+    let fiscal_code = if show_reporter {
         r.fiscal_code.clone()
     } else {
         String::new()

@@ -1,7 +1,22 @@
-//! The gRPC face of the environment service: request validation, the access rule applied to every
-//! read and change, conversions between stored rows and protobuf messages, and the report feed
-//! behind the watch RPC. One module per part of the contract (`reports`, `waste`, `air`);
-//! this one holds the service and what they share.
+//! The gRPC face of the environment service: request validation, the kit's access rule applied to
+//! every read and change, the audit of personal-data reads, conversions between stored rows and
+//! protobuf messages, and the report feed behind the watch RPC. One module per part of the contract
+//! (`reports`, `waste`, `air`); this one holds the service and what they share.
+//!
+//! Who may read and change what (DESIGN.md, "Identity and tenancy", decided once in
+//! [`patto_service_kit::access`]):
+//! - reports, calendars, collection centres and air quality are public;
+//! - the reporter's codice fiscale is personal: shown only to the reporter and to the operators and
+//!   systems of the report's comune; a public listing simply leaves it out;
+//! - bulky-waste pickups (address, phone, fiscal code) are personal data of the citizen who booked,
+//!   readable by them and by the operators and systems of the comune; a comune's list of pickups is
+//!   internal to it;
+//! - a citizen files reports and books pickups for themselves (an operator of the comune may, on
+//!   their behalf); operators and systems of a comune run its workflow, calendar, pickups, stations
+//!   and readings.
+//!
+//! Every read of personal data by anyone but the citizen it concerns is recorded
+//! ([`patto_service_kit::audit`]) before the answer leaves.
 
 mod air;
 mod convert;
@@ -11,6 +26,8 @@ mod waste;
 use chrono::{NaiveDate, Utc};
 use patto_proto::environment::v1 as pb;
 use patto_proto::environment::v1::environment_service_server::EnvironmentService;
+use patto_service_kit::Principal;
+use patto_service_kit::access;
 use patto_service_kit::error::{ServiceError, Violations};
 use patto_service_kit::validate::{
     any_id, asked_keys, batch_keys, fiscal_code_key, istat_check, istat_key, optional_enum,
@@ -19,7 +36,6 @@ use tokio::sync::broadcast;
 use tonic::codegen::BoxStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::access::Access;
 use crate::domain;
 use crate::store::Store;
 
@@ -32,20 +48,15 @@ pub const MAX_IMPORT_ERRORS: usize = 1_000;
 #[derive(Clone)]
 pub struct EnvironmentApi {
     store: Store,
-    access: Access,
     /// Ids of reports that changed, for the watch streams.
     updates: broadcast::Sender<String>,
 }
 
 impl EnvironmentApi {
-    /// The API over `store`, applying `access`.
-    pub fn new(store: Store, access: Access) -> Self {
+    /// The API over `store`.
+    pub fn new(store: Store) -> Self {
         let (updates, _) = broadcast::channel(1024);
-        Self {
-            store,
-            access,
-            updates,
-        }
+        Self { store, updates }
     }
 
     fn publish(&self, report_id: &str) {
@@ -81,6 +92,15 @@ fn required_id(value: &str, field: &str) -> Result<String, ServiceError> {
 /// Records a violation of `field` unless `code` is the ISTAT code of a comune.
 fn require_istat(code: &str, field: &str, v: &mut Violations) {
     istat_check(code, field, true, v);
+}
+
+/// The canonical fiscal code of a citizen principal: a citizen files and books for themselves
+/// without repeating their code.
+fn citizen_code(p: &Principal) -> Option<String> {
+    match p {
+        Principal::Citizen { fiscal_code } => Some(access::canonical(fiscal_code)),
+        _ => None,
+    }
 }
 
 /// Each fiscal code as the caller sent it, with its canonical form.

@@ -4,6 +4,8 @@
 use chrono::Utc;
 use patto_proto::environment::v1 as pb;
 use patto_service_kit::Principal;
+use patto_service_kit::access::{self, Act, Record};
+use patto_service_kit::audit::{Caller, Reads};
 use patto_service_kit::auth::principal;
 use patto_service_kit::error::{ServiceError, Violations};
 use patto_service_kit::host::Draining;
@@ -15,25 +17,46 @@ use tonic::codegen::BoxStream;
 use tonic::{Request, Response};
 
 use super::{
-    Answer, EnvironmentApi, any_id, asked_fiscal_codes, batch_keys, convert, enum_list,
-    fiscal_code_key, require_istat, required_id, today,
+    Answer, EnvironmentApi, any_id, asked_fiscal_codes, batch_keys, citizen_code, convert,
+    enum_list, fiscal_code_key, require_istat, required_id, today,
 };
-use crate::access::{Access, Act, citizen_code};
 use crate::domain::geo;
 use crate::domain::reports as rules;
 use crate::domain::{MAX_NAME_LEN, MAX_TEXT_LEN, check_text, parse_optional_day, required_text};
-use crate::store::{ReportAct, ReportFilter, ReportView};
+use crate::store::{ReportAct, ReportFilter, ReportView, report};
 
 /// Radius of a `near` search when none is given, in metres.
 pub const DEFAULT_RADIUS_M: i32 = 500;
 /// Widest `near` search, in metres.
 pub const MAX_RADIUS_M: i32 = 5_000;
 
+/// What the audit names a read of a report's reporter.
+const REPORT: &str = "environment.EnvironmentReport";
+
+/// Who filed a report, as the access rule sees it: personal data of the reporter, held by the
+/// report's comune. `None` for a report nobody signed (taken by phone).
+fn reporter(r: &report::Model) -> Option<Record<'_>> {
+    (!r.fiscal_code.is_empty()).then(|| Record::personal(&r.fiscal_code, &r.istat_code))
+}
+
+/// A report as one read shows it: the reporter named only to whom the rule allows, and that read
+/// noted for the audit.
+fn read_report(view: ReportView, reads: &mut Reads) -> pb::EnvironmentReport {
+    let show = reporter(&view.report).is_some_and(|r| reads.allows(&r));
+    convert::report(view, show)
+}
+
+/// A report as the answer to a change shows it: the reporter named only to whom the rule allows.
+fn changed_report(view: ReportView, viewer: &Principal) -> pb::EnvironmentReport {
+    let show = reporter(&view.report).is_some_and(|r| access::may_read(viewer, &r));
+    convert::report(view, show)
+}
+
 pub(super) async fn list(
     api: &EnvironmentApi,
     request: Request<pb::ListEnvironmentReportsRequest>,
 ) -> Answer<pb::ListEnvironmentReportsResponse> {
-    let viewer = principal(&request);
+    let mut reads = Reads::new(Caller::of(&request), REPORT);
     let req = request.into_inner();
     let mut v = Violations::new();
     if !req.istat_code.is_empty() {
@@ -86,11 +109,13 @@ pub(super) async fn list(
         .await
         .map_err(ServiceError::from)?;
     let info = page.info(rows.len(), total);
+    let environment_reports = rows
+        .into_iter()
+        .map(|r| read_report(r, &mut reads))
+        .collect();
+    reads.save(api.store.db()).await?;
     Ok(Response::new(pb::ListEnvironmentReportsResponse {
-        environment_reports: rows
-            .into_iter()
-            .map(|r| convert::report(r, &viewer))
-            .collect(),
+        environment_reports,
         page_info: Some(info),
     }))
 }
@@ -99,21 +124,23 @@ pub(super) async fn lookup(
     api: &EnvironmentApi,
     request: Request<pb::LookupEnvironmentReportsRequest>,
 ) -> Answer<pb::LookupEnvironmentReportsResponse> {
-    let viewer = principal(&request);
+    let mut reads = Reads::new(Caller::of(&request), REPORT);
     let keys = batch_keys(&request.into_inner().keys, any_id)?;
     let rows = api
         .store
         .reports_by_id(&keys)
         .await
         .map_err(ServiceError::from)?;
+    let items = rows
+        .into_iter()
+        .map(|r| pb::LookupEnvironmentReportsItem {
+            key: r.report.id.clone(),
+            environment_report: Some(read_report(r, &mut reads)),
+        })
+        .collect();
+    reads.save(api.store.db()).await?;
     Ok(Response::new(pb::LookupEnvironmentReportsResponse {
-        items: rows
-            .into_iter()
-            .map(|r| pb::LookupEnvironmentReportsItem {
-                key: r.report.id.clone(),
-                environment_report: Some(convert::report(r, &viewer)),
-            })
-            .collect(),
+        items,
     }))
 }
 
@@ -121,40 +148,31 @@ pub(super) async fn by_citizen(
     api: &EnvironmentApi,
     request: Request<pb::ListCitizenEnvironmentReportsRequest>,
 ) -> Answer<pb::ListCitizenEnvironmentReportsResponse> {
-    let viewer = principal(&request);
+    let mut reads = Reads::new(Caller::of(&request), REPORT);
     let req = request.into_inner();
     let canonical = batch_keys(&req.keys, fiscal_code_key)?;
     let mut v = Violations::new();
     let statuses = enum_list::<pb::EnvironmentReportStatus>(&req.statuses, "statuses", &mut v);
     v.into_result()?;
-    if api.access.is_enforced() && viewer == Principal::Anonymous && !canonical.is_empty() {
-        return Err(ServiceError::Unauthenticated(
-            "whose reports these are is personal data: sign in as the citizen or as an operator of the comune".into(),
-        )
-        .into());
-    }
-    let rows = api
+    // Whose reports these are is personal: a citizen asks for their own, an operator or system
+    // sees those of their comune.
+    access::authorize_citizen_keys(reads.principal(), &canonical)?;
+    let rows: Vec<ReportView> = api
         .store
         .reports_by_citizen(&canonical, &statuses)
         .await
-        .map_err(ServiceError::from)?;
+        .map_err(ServiceError::from)?
+        .into_iter()
+        .filter(|r| reporter(&r.report).is_some_and(|rec| reads.allows(&rec)))
+        .collect();
+    reads.save(api.store.db()).await?;
     let items = asked_fiscal_codes(&req.keys)
         .into_iter()
         .filter_map(|(key, cf)| {
             let reports: Vec<pb::EnvironmentReport> = rows
                 .iter()
                 .filter(|r| r.report.fiscal_code == cf)
-                // Under the rule a citizen sees their own reports, an operator those of their comune.
-                .filter(|r| {
-                    !api.access.is_enforced()
-                        || Access::may_see_reporter(&viewer, &cf, &r.report.istat_code)
-                })
-                .map(|r| {
-                    let mut pb = convert::report(r.clone(), &viewer);
-                    // The caller named the citizen: the key is no news to them.
-                    pb.fiscal_code = cf.clone();
-                    pb
-                })
+                .map(|r| convert::report(r.clone(), true))
                 .collect();
             (!reports.is_empty()).then_some(pb::ListCitizenEnvironmentReportsItem {
                 key,
@@ -180,20 +198,20 @@ pub(super) async fn create(
         req.fiscal_code = me;
     }
     let new = rules::validate_create(&req).map_err(ServiceError::InvalidArgument)?;
-    api.access.authorize_write(
-        &viewer,
-        &Act::FileReport {
-            fiscal_code: new.fiscal_code.as_deref(),
-            istat_code: &new.istat_code,
-        },
-    )?;
+    // A signed report is filed for its reporter (by them, or by an operator of the comune on
+    // their behalf); an unsigned one (taken by phone) only by the comune's operators.
+    let act = match new.fiscal_code.as_deref() {
+        Some(cf) => Act::for_citizen(cf, &new.istat_code),
+        None => Act::for_comune(&new.istat_code),
+    };
+    access::authorize_write(&viewer, &act)?;
     let (view, primary) = api.store.create_report(new, None).await?;
     api.publish(&view.report.id);
     if let Some(primary) = primary {
         api.publish(&primary);
     }
     Ok(Response::new(pb::CreateEnvironmentReportResponse {
-        environment_report: Some(convert::report(view, &viewer)),
+        environment_report: Some(changed_report(view, &viewer)),
     }))
 }
 
@@ -210,15 +228,10 @@ async fn step(
         .report(id)
         .await?
         .ok_or_else(|| ServiceError::not_found("report", id))?;
-    api.access.authorize_write(
-        viewer,
-        &Act::ForComune {
-            istat_code: &current.report.istat_code,
-        },
-    )?;
+    access::authorize_write(viewer, &Act::for_comune(&current.report.istat_code))?;
     let (view, closed) = api.store.act_on_report(id, act, Utc::now()).await?;
     api.publish(id);
-    Ok((convert::report(view, viewer), closed))
+    Ok((changed_report(view, viewer), closed))
 }
 
 fn note_field(note: &str, field: &str, required: bool, v: &mut Violations) -> String {
@@ -352,7 +365,7 @@ pub(super) async fn watch(
     request: Request<pb::WatchEnvironmentReportRequest>,
 ) -> Answer<BoxStream<pb::WatchEnvironmentReportResponse>> {
     let draining = Draining::of(&request);
-    let viewer = principal(&request);
+    let mut reads = Reads::new(Caller::of(&request), REPORT);
     let id = required_id(&request.into_inner().report_id, "report_id")?;
     // Subscribe before reading the current state, so no change falls between the two.
     let mut updates = api.updates.subscribe();
@@ -365,11 +378,14 @@ pub(super) async fn watch(
     // A linked report follows the report it is linked to: its changes are this one's too.
     let primary = current.report.linked_to.clone();
     let store = api.store.clone();
-    let message = move |view: ReportView, viewer: &Principal| pb::WatchEnvironmentReportResponse {
-        environment_report: Some(convert::report(view, viewer)),
+    // The reporter does not change: whether the watcher sees them is decided, and recorded, once.
+    let show = reporter(&current.report).is_some_and(|r| reads.allows(&r));
+    reads.save(api.store.db()).await?;
+    let message = move |view: ReportView| pb::WatchEnvironmentReportResponse {
+        environment_report: Some(convert::report(view, show)),
     };
     let stream = spawn_stream(draining, move |tx| async move {
-        if tx.send(Ok(message(current, &viewer))).await.is_err() {
+        if tx.send(Ok(message(current))).await.is_err() {
             return;
         }
         loop {
@@ -381,7 +397,7 @@ pub(super) async fn watch(
                 Err(broadcast::error::RecvError::Closed) => return,
             }
             let next = match store.report(&id).await {
-                Ok(Some(view)) => message(view, &viewer),
+                Ok(Some(view)) => message(view),
                 Ok(None) => return,
                 Err(e) => {
                     tracing::warn!(error = %e, "report watch could not read the report");

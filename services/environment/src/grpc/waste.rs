@@ -6,19 +6,28 @@ use patto_proto::environment::v1 as pb;
 use patto_proto::environment::v1::{
     BulkyWastePickupStatus as PickupStatus, WasteFraction as Fraction, WasteUserType as UserType,
 };
+use patto_service_kit::access::{self, Act, Record};
+use patto_service_kit::audit::{Caller, Reads};
 use patto_service_kit::auth::principal;
 use patto_service_kit::error::{ServiceError, Violations};
 use patto_service_kit::paging::Page;
 use tonic::{Request, Response};
 
 use super::{
-    Answer, EnvironmentApi, any_id, asked_fiscal_codes, batch_keys, convert, enum_list,
-    fiscal_code_key, istat_key, optional_enum, require_istat, required_id, today,
+    Answer, EnvironmentApi, any_id, asked_fiscal_codes, batch_keys, citizen_code, convert,
+    enum_list, fiscal_code_key, istat_key, optional_enum, require_istat, required_id, today,
 };
-use crate::access::{Act, Record, citizen_code};
 use crate::domain::waste::{self as rules, ChangeFields, ZoneMatch};
 use crate::domain::{MAX_TEXT_LEN, check_text, parse_optional_day, required_text};
-use crate::store::{PickupFilter, schedule_from_row};
+use crate::store::{PickupFilter, pickup, schedule_from_row};
+
+/// What the audit names a read of a bulky-waste pickup.
+const PICKUP: &str = "environment.BulkyWastePickup";
+
+/// A bulky-waste pickup as the access rule sees it: the booking citizen's, held by the comune.
+fn pickup_record(p: &pickup::Model) -> Record<'_> {
+    Record::personal(&p.fiscal_code, &p.istat_code)
+}
 
 pub(super) async fn list_zones(
     api: &EnvironmentApi,
@@ -301,12 +310,7 @@ pub(super) async fn reschedule(
         &mut v,
     );
     v.into_result()?;
-    api.access.authorize_write(
-        &viewer,
-        &Act::ForComune {
-            istat_code: &req.istat_code,
-        },
-    )?;
+    access::authorize_write(&viewer, &Act::for_comune(&req.istat_code))?;
     let stored = api
         .store
         .add_change(&req.istat_code, change, Utc::now())
@@ -324,12 +328,7 @@ pub(super) async fn replace(
     let viewer = principal(&request);
     let req = request.into_inner();
     let setup = rules::validate_setup(&req).map_err(ServiceError::InvalidArgument)?;
-    api.access.authorize_write(
-        &viewer,
-        &Act::ForComune {
-            istat_code: &setup.istat_code,
-        },
-    )?;
+    access::authorize_write(&viewer, &Act::for_comune(&setup.istat_code))?;
     api.store
         .replace_setup(&setup, Utc::now())
         .await
@@ -400,7 +399,7 @@ pub(super) async fn list_pickups(
     api: &EnvironmentApi,
     request: Request<pb::ListBulkyWastePickupsRequest>,
 ) -> Answer<pb::ListBulkyWastePickupsResponse> {
-    let viewer = principal(&request);
+    let mut reads = Reads::new(Caller::of(&request), PICKUP);
     let req = request.into_inner();
     let mut v = Violations::new();
     require_istat(&req.istat_code, "istat_code", &mut v);
@@ -409,8 +408,9 @@ pub(super) async fn list_pickups(
     let page = Page::from_request(req.page.as_ref(), "page");
     v.into_result()?;
     let page = page?;
-    api.access.authorize_read(
-        &viewer,
+    // A comune's list of pickups is its own to read.
+    access::authorize_read(
+        reads.principal(),
         &Record::Comune {
             istat_code: &req.istat_code,
         },
@@ -428,6 +428,11 @@ pub(super) async fn list_pickups(
         .await
         .map_err(ServiceError::from)?;
     let info = page.info(rows.len(), total);
+    let rows: Vec<pickup::Model> = rows
+        .into_iter()
+        .filter(|p| reads.allows(&pickup_record(p)))
+        .collect();
+    reads.save(api.store.db()).await?;
     Ok(Response::new(pb::ListBulkyWastePickupsResponse {
         bulky_waste_pickups: rows.into_iter().map(convert::pickup).collect(),
         page_info: Some(info),
@@ -438,28 +443,21 @@ pub(super) async fn lookup_pickups(
     api: &EnvironmentApi,
     request: Request<pb::LookupBulkyWastePickupsRequest>,
 ) -> Answer<pb::LookupBulkyWastePickupsResponse> {
-    let viewer = principal(&request);
+    let mut reads = Reads::new(Caller::of(&request), PICKUP);
     let keys = batch_keys(&request.into_inner().keys, any_id)?;
-    let rows = api
+    // Not visible is left out, as unknown is: a lookup does not tell which ids exist.
+    let rows: Vec<pickup::Model> = api
         .store
         .pickups_by_id(&keys)
         .await
-        .map_err(ServiceError::from)?;
+        .map_err(ServiceError::from)?
+        .into_iter()
+        .filter(|p| reads.allows(&pickup_record(p)))
+        .collect();
+    reads.save(api.store.db()).await?;
     Ok(Response::new(pb::LookupBulkyWastePickupsResponse {
         items: rows
             .into_iter()
-            // Not visible is left out, as unknown is: a lookup does not tell which ids exist.
-            .filter(|p| {
-                api.access
-                    .authorize_read(
-                        &viewer,
-                        &Record::Personal {
-                            subject: &p.fiscal_code,
-                            istat_code: &p.istat_code,
-                        },
-                    )
-                    .is_ok()
-            })
             .map(|p| pb::LookupBulkyWastePickupsItem {
                 key: p.id.clone(),
                 bulky_waste_pickup: Some(convert::pickup(p)),
@@ -472,31 +470,26 @@ pub(super) async fn citizen_pickups(
     api: &EnvironmentApi,
     request: Request<pb::ListCitizenBulkyWastePickupsRequest>,
 ) -> Answer<pb::ListCitizenBulkyWastePickupsResponse> {
-    let viewer = principal(&request);
+    let mut reads = Reads::new(Caller::of(&request), PICKUP);
     let req = request.into_inner();
     let canonical = batch_keys(&req.keys, fiscal_code_key)?;
-    let rows = api
+    access::authorize_citizen_keys(reads.principal(), &canonical)?;
+    // Operators and systems see their own comune's pickups only.
+    let rows: Vec<pickup::Model> = api
         .store
         .pickups_by_citizen(&canonical)
         .await
-        .map_err(ServiceError::from)?;
+        .map_err(ServiceError::from)?
+        .into_iter()
+        .filter(|p| reads.allows(&pickup_record(p)))
+        .collect();
+    reads.save(api.store.db()).await?;
     let items = asked_fiscal_codes(&req.keys)
         .into_iter()
         .filter_map(|(key, cf)| {
             let pickups: Vec<pb::BulkyWastePickup> = rows
                 .iter()
                 .filter(|p| p.fiscal_code == cf)
-                .filter(|p| {
-                    api.access
-                        .authorize_read(
-                            &viewer,
-                            &Record::Personal {
-                                subject: &p.fiscal_code,
-                                istat_code: &p.istat_code,
-                            },
-                        )
-                        .is_ok()
-                })
                 .cloned()
                 .map(convert::pickup)
                 .collect();
@@ -524,12 +517,9 @@ pub(super) async fn book(
         req.fiscal_code = me;
     }
     let booking = rules::validate_booking(&req).map_err(ServiceError::InvalidArgument)?;
-    api.access.authorize_write(
+    access::authorize_write(
         &viewer,
-        &Act::ForCitizen {
-            fiscal_code: &booking.fiscal_code,
-            istat_code: &booking.istat_code,
-        },
+        &Act::for_citizen(&booking.fiscal_code, &booking.istat_code),
     )?;
     if let Some(refusal) = rules::pieces_refusal(&booking) {
         return Err(refusal.into());
@@ -567,12 +557,9 @@ pub(super) async fn cancel(
         .await
         .map_err(ServiceError::from)?
         .ok_or_else(|| ServiceError::not_found("bulky-waste pickup", &id))?;
-    api.access.authorize_write(
+    access::authorize_write(
         &viewer,
-        &Act::ForCitizen {
-            fiscal_code: &current.fiscal_code,
-            istat_code: &current.istat_code,
-        },
+        &Act::for_citizen(&current.fiscal_code, &current.istat_code),
     )?;
     let today = today();
     let row = api
@@ -619,12 +606,7 @@ pub(super) async fn complete(
         .await
         .map_err(ServiceError::from)?
         .ok_or_else(|| ServiceError::not_found("bulky-waste pickup", &id))?;
-    api.access.authorize_write(
-        &viewer,
-        &Act::ForComune {
-            istat_code: &current.istat_code,
-        },
-    )?;
+    access::authorize_write(&viewer, &Act::for_comune(&current.istat_code))?;
     let today = today();
     let row = api
         .store
@@ -637,10 +619,10 @@ pub(super) async fn complete(
     }))
 }
 
-fn status_of(p: &crate::store::pickup::Model) -> PickupStatus {
+fn status_of(p: &pickup::Model) -> PickupStatus {
     PickupStatus::try_from(p.status).unwrap_or_default()
 }
 
-fn day_of(p: &crate::store::pickup::Model) -> NaiveDate {
+fn day_of(p: &pickup::Model) -> NaiveDate {
     NaiveDate::parse_from_str(&p.pickup_date, "%Y-%m-%d").unwrap_or_default()
 }

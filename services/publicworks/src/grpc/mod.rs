@@ -1,5 +1,10 @@
-//! The gRPC face of the public-works service: request validation, the write rule applied with the
-//! caller's principal, the open-data export stream and the all-or-nothing import.
+//! The gRPC face of the public-works service: request validation, the kit's write rule applied with
+//! the caller's principal, the open-data export stream and the all-or-nothing import.
+//!
+//! Public works are public data (DESIGN.md, "Identity and tenancy"): every read is open to anyone,
+//! signed in or not. Changing them is the work of the comune that carries them out
+//! ([`Act::ForComune`]): its operators and its own systems; anyone else is refused before anything
+//! changes.
 
 mod convert;
 
@@ -9,6 +14,7 @@ use chrono::{NaiveDate, Utc};
 use futures::StreamExt;
 use patto_proto::publicworks::v1 as pb;
 use patto_proto::publicworks::v1::public_works_service_server::PublicWorksService;
+use patto_service_kit::access::{self, Act};
 use patto_service_kit::auth::principal;
 use patto_service_kit::error::{FieldViolation, ServiceError, Violations};
 use patto_service_kit::host::Draining;
@@ -19,7 +25,6 @@ use patto_service_kit::{Principal, comuni, procurement};
 use tonic::codegen::BoxStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::access::Access;
 use crate::domain::export::{self, DatasetFacts};
 use crate::domain::import::{validate_contractor, validate_imported};
 use crate::domain::project::validate_project;
@@ -40,22 +45,21 @@ pub const MAX_LISTED_ERRORS: usize = 1_000;
 #[derive(Clone)]
 pub struct PublicWorksApi {
     store: Store,
-    access: Access,
 }
 
 impl PublicWorksApi {
-    /// The API over `store`, applying `access` to every change.
-    pub fn new(store: Store, access: Access) -> Self {
-        Self { store, access }
+    /// The API over `store`.
+    pub fn new(store: Store) -> Self {
+        Self { store }
     }
 
-    /// The write rule for the caller of one request.
+    /// The write rule for the caller of one request: may they change the works of a comune? The
+    /// store asks it with the work's comune before it writes.
     fn guard(
         &self,
         principal: Principal,
     ) -> impl Fn(&str) -> Result<(), ServiceError> + Send + Sync + use<> {
-        let access = self.access;
-        move |istat_code: &str| access.authorize_write(&principal, istat_code)
+        move |istat_code: &str| access::authorize_write(&principal, &Act::for_comune(istat_code))
     }
 }
 
@@ -537,7 +541,10 @@ impl PublicWorksService for PublicWorksApi {
         &self,
         request: Request<Streaming<pb::ImportProjectsRequest>>,
     ) -> Answer<pb::ImportProjectsResponse> {
-        let guard = self.guard(principal(&request));
+        let caller = principal(&request);
+        // Only a comune's operators and systems import: refuse anyone else before reading rows.
+        access::authorize_comune_caller(&caller)?;
+        let guard = self.guard(caller);
         let mut stream = request.into_inner();
         let mut rows = Vec::new();
         while let Some(row) = stream.next().await {

@@ -1,5 +1,18 @@
-//! The gRPC face of the social service: request validation, the access rule applied to every read
-//! and change with the caller's principal, and the feed of status changes behind the watch RPC.
+//! The gRPC face of the social service: request validation, the kit's access rule applied to every
+//! read and change with the caller's principal, the audit of personal-data reads, and the feed of
+//! status changes behind the watch RPC.
+//!
+//! ISEE declarations, applications, payments and named rankings are special-category personal data
+//! (economic hardship, health, disability). The rule (DESIGN.md, "Identity and tenancy", decided once
+//! in [`patto_service_kit::access`]):
+//! - a **citizen** reads the records that concern them (as applicant, beneficiary, declarant or
+//!   household member);
+//! - an **operator** or a comune's **system** reads the records its comune holds;
+//! - **anonymous** callers read public things only: published benefit schemes and rankings that
+//!   name applicants by protocol number alone.
+//!
+//! Every read of a citizen's record by anyone but that citizen is recorded
+//! ([`patto_service_kit::audit`]) before the answer leaves.
 
 mod convert;
 
@@ -7,6 +20,8 @@ use chrono::Utc;
 use futures::StreamExt;
 use patto_proto::social::v1 as pb;
 use patto_proto::social::v1::social_service_server::SocialService;
+use patto_service_kit::access::{self, Act, Record, Scope};
+use patto_service_kit::audit::{Caller, Reads};
 use patto_service_kit::auth::principal;
 use patto_service_kit::error::{ServiceError, Violations};
 use patto_service_kit::host::Draining;
@@ -17,14 +32,14 @@ use tokio::sync::broadcast;
 use tonic::codegen::BoxStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::access::{Access, Act, Record, Scope};
 use crate::domain::application::{validate_attachments, validate_draft};
 use crate::domain::isee::validate_declaration;
 use crate::domain::payments::validate_outcome;
 use crate::domain::scheme::validate_scheme;
 use crate::domain::{MAX_REF_LEN, MAX_TEXT_LEN, fits, italian_day};
 use crate::store::{
-    Actor, ApplicationFilter, ApplicationView, ImportRow, SchemeFilter, Store, scheme,
+    Actor, ApplicationFilter, ApplicationView, ImportRow, SchemeFilter, Store, application_record,
+    scheme,
 };
 pub use convert::{application_to_pb, isee_to_pb, ranking_to_pb, scheme_to_pb};
 use patto_service_kit::validate::{
@@ -38,19 +53,14 @@ pub const MAX_IMPORT_ROWS: usize = 50_000;
 #[derive(Clone)]
 pub struct SocialApi {
     store: Store,
-    access: Access,
     updates: broadcast::Sender<ApplicationView>,
 }
 
 impl SocialApi {
-    /// The API over `store`, applying `access` to every read and change.
-    pub fn new(store: Store, access: Access) -> Self {
+    /// The API over `store`.
+    pub fn new(store: Store) -> Self {
         let (updates, _) = broadcast::channel(1024);
-        Self {
-            store,
-            access,
-            updates,
-        }
+        Self { store, updates }
     }
 
     fn publish(&self, view: &ApplicationView) {
@@ -86,16 +96,16 @@ fn scheme_record(s: &scheme::Model) -> Record<'_> {
     }
 }
 
-fn comune_of(p: &Principal) -> Option<&str> {
-    match p {
-        Principal::Operator { istat_code } | Principal::System { istat_code } => Some(istat_code),
-        _ => None,
-    }
-}
+/// What the audit names a read of an application.
+const APPLICATION: &str = "social.BenefitApplication";
+/// What the audit names a read of an ISEE declaration.
+const ISEE: &str = "social.IseeDeclaration";
+/// What the audit names a read of a ranking with its applicants' ISEE values.
+const RANKING: &str = "social.BenefitRanking";
 
 /// Who acts when the applicant's side acts: the citizen signed in, or an operator on their behalf.
-/// An anonymous caller (possible while access is not enforced) is recorded as the citizen role with
-/// no id, which the store fills with the application's applicant.
+/// An anonymous caller (refused by the rule before any change) would be recorded as the citizen role
+/// with no id, which the store fills with the application's applicant.
 fn applicant_actor(p: &Principal) -> Actor {
     match p {
         Principal::Citizen { fiscal_code } => Actor {
@@ -127,7 +137,7 @@ fn operator_actor(p: &Principal) -> Actor {
 
 /// True when the change is the citizen's own online interaction (not an operator's work).
 fn online(p: &Principal) -> bool {
-    matches!(p, Principal::Citizen { .. } | Principal::Anonymous)
+    matches!(p, Principal::Citizen { .. })
 }
 
 fn id_field(value: &str, field: &str, v: &mut Violations) -> String {
@@ -159,12 +169,9 @@ impl SocialApi {
         p: &'a Principal,
     ) -> impl FnOnce(&crate::store::application::Model) -> Result<(), ServiceError> + 'a {
         move |a| {
-            self.access.authorize_write(
+            access::authorize_write(
                 p,
-                &Act::ForCitizen {
-                    fiscal_code: &a.applicant_fiscal_code,
-                    istat_code: Some(&a.istat_code),
-                },
+                &Act::for_citizen(&a.applicant_fiscal_code, &a.istat_code),
             )
         }
     }
@@ -174,14 +181,7 @@ impl SocialApi {
         &'a self,
         p: &'a Principal,
     ) -> impl FnOnce(&crate::store::application::Model) -> Result<(), ServiceError> + 'a {
-        move |a| {
-            self.access.authorize_write(
-                p,
-                &Act::ForComune {
-                    istat_code: &a.istat_code,
-                },
-            )
-        }
+        move |a| access::authorize_write(p, &Act::for_comune(&a.istat_code))
     }
 
     /// The guard of a change the comune makes to a scheme or its ranking.
@@ -189,23 +189,18 @@ impl SocialApi {
         &'a self,
         p: &'a Principal,
     ) -> impl FnOnce(&scheme::Model) -> Result<(), ServiceError> + 'a {
-        move |s| {
-            self.access.authorize_write(
-                p,
-                &Act::ForComune {
-                    istat_code: &s.istat_code,
-                },
-            )
-        }
+        move |s| access::authorize_write(p, &Act::for_comune(&s.istat_code))
     }
 
+    /// The applications of `rows` the caller may read, noted for the audit; the others are left
+    /// out.
     fn readable_applications(
         &self,
-        p: &Principal,
+        reads: &mut Reads,
         rows: Vec<ApplicationView>,
     ) -> Vec<ApplicationView> {
         rows.into_iter()
-            .filter(|v| self.access.authorize_read(p, &v.record()).is_ok())
+            .filter(|v| reads.allows(&v.record()))
             .collect()
     }
 
@@ -238,11 +233,11 @@ impl SocialService for SocialApi {
         if status == Some(pb::BenefitSchemeStatus::Draft as i32) {
             // Drafts are internal to a comune: narrow to the caller's, and check the comune asked.
             if istat_code.is_none()
-                && let Some(Scope::Comune(c)) = self.access.scope(&p)
+                && let Some(Scope::Comune(c)) = access::scope(&p)
             {
                 istat_code = Some(c);
             }
-            self.access.authorize_read(
+            access::authorize_read(
                 &p,
                 &Record::Comune {
                     istat_code: istat_code.as_deref().unwrap_or_default(),
@@ -253,7 +248,7 @@ impl SocialService for SocialApi {
             istat_code,
             kind,
             status,
-            drafts_of: comune_of(&p).map(str::to_owned),
+            drafts_of: p.comune().map(str::to_owned),
         };
         let (rows, total) = self
             .store
@@ -264,7 +259,7 @@ impl SocialService for SocialApi {
         Ok(Response::new(pb::ListBenefitSchemesResponse {
             schemes: rows
                 .into_iter()
-                .filter(|s| self.access.authorize_read(&p, &scheme_record(s)).is_ok())
+                .filter(|s| access::may_read(&p, &scheme_record(s)))
                 .map(scheme_to_pb)
                 .collect(),
             page_info: Some(info),
@@ -285,7 +280,7 @@ impl SocialService for SocialApi {
         Ok(Response::new(pb::LookupBenefitSchemesResponse {
             items: rows
                 .into_iter()
-                .filter(|s| self.access.authorize_read(&p, &scheme_record(s)).is_ok())
+                .filter(|s| access::may_read(&p, &scheme_record(s)))
                 .map(|s| pb::LookupBenefitSchemesItem {
                     key: s.id.clone(),
                     scheme: Some(scheme_to_pb(s)),
@@ -314,8 +309,8 @@ impl SocialService for SocialApi {
                 let schemes: Vec<pb::BenefitScheme> = schemes
                     .into_iter()
                     // Drafts show to the comune's own operators only, as in ListBenefitSchemes.
-                    .filter(|s| s.status != draft || comune_of(&p) == Some(s.istat_code.as_str()))
-                    .filter(|s| self.access.authorize_read(&p, &scheme_record(s)).is_ok())
+                    .filter(|s| s.status != draft || p.comune() == Some(s.istat_code.as_str()))
+                    .filter(|s| access::may_read(&p, &scheme_record(s)))
                     .map(scheme_to_pb)
                     .collect();
                 (!schemes.is_empty())
@@ -337,12 +332,7 @@ impl SocialService for SocialApi {
         };
         let new =
             validate_scheme(&scheme, "scheme", true).map_err(ServiceError::InvalidArgument)?;
-        self.access.authorize_write(
-            &p,
-            &Act::ForComune {
-                istat_code: &new.istat_code,
-            },
-        )?;
+        access::authorize_write(&p, &Act::for_comune(&new.istat_code))?;
         let stored = self.store.create_scheme(new, Utc::now()).await?;
         Ok(Response::new(pb::CreateBenefitSchemeResponse {
             scheme: Some(scheme_to_pb(stored)),
@@ -380,17 +370,21 @@ impl SocialService for SocialApi {
         &self,
         request: Request<pb::LookupIseeDeclarationsRequest>,
     ) -> Answer<pb::LookupIseeDeclarationsResponse> {
-        let p = principal(&request);
+        let mut reads = Reads::new(Caller::of(&request), ISEE);
         let keys = batch_keys(&request.into_inner().keys, any_id)?;
-        let rows = self
+        // Not readable is left out, as unknown is: a lookup does not tell which ids exist.
+        let rows: Vec<_> = self
             .store
             .isee_by_id(&keys)
             .await
-            .map_err(ServiceError::from)?;
+            .map_err(ServiceError::from)?
+            .into_iter()
+            .filter(|d| reads.allows(&d.record()))
+            .collect();
+        reads.save(self.store.db()).await?;
         Ok(Response::new(pb::LookupIseeDeclarationsResponse {
             items: rows
                 .into_iter()
-                .filter(|d| self.access.authorize_read(&p, &d.record()).is_ok())
                 .map(|d| pb::LookupIseeDeclarationsItem {
                     key: d.decl.id.clone(),
                     declaration: Some(isee_to_pb(d)),
@@ -403,19 +397,21 @@ impl SocialService for SocialApi {
         &self,
         request: Request<pb::ListCitizenIseeDeclarationsRequest>,
     ) -> Answer<pb::ListCitizenIseeDeclarationsResponse> {
-        let p = principal(&request);
+        let mut reads = Reads::new(Caller::of(&request), ISEE);
         let req = request.into_inner();
         let canonical = batch_keys(&req.keys, fiscal_code_key)?;
         let valid_on = req.valid_only.then(|| italian_day(Utc::now()));
-        let rows = self
+        access::authorize_citizen_keys(reads.principal(), &canonical)?;
+        // Operators and systems see the declarations their comune holds only.
+        let rows: Vec<_> = self
             .store
             .isee_by_citizen(&canonical, valid_on)
             .await
-            .map_err(ServiceError::from)?;
-        let rows: Vec<_> = rows
+            .map_err(ServiceError::from)?
             .into_iter()
-            .filter(|d| self.access.authorize_read(&p, &d.record()).is_ok())
+            .filter(|d| reads.allows(&d.record()))
             .collect();
+        reads.save(self.store.db()).await?;
         let items = asked_keys(&req.keys, fiscal_code_key)
             .into_iter()
             .filter_map(|(key, cf)| {
@@ -447,7 +443,7 @@ impl SocialService for SocialApi {
         let now = Utc::now();
         let d = validate_declaration(&declaration, "declaration", italian_day(now))
             .map_err(ServiceError::InvalidArgument)?;
-        self.access.authorize_write(
+        access::authorize_write(
             &p,
             &Act::ForCitizen {
                 fiscal_code: &d.fiscal_code,
@@ -455,7 +451,7 @@ impl SocialService for SocialApi {
             },
         )?;
         // No INPS e-service is connected: the declaration is stored as declared, unverified.
-        let (source, holder) = match comune_of(&p) {
+        let (source, holder) = match p.comune() {
             Some(c) => (pb::IseeSource::Operator, c),
             None => (pb::IseeSource::Citizen, ""),
         };
@@ -469,7 +465,8 @@ impl SocialService for SocialApi {
         &self,
         request: Request<pb::ListBenefitApplicationsRequest>,
     ) -> Answer<pb::ListBenefitApplicationsResponse> {
-        let p = principal(&request);
+        let mut reads = Reads::new(Caller::of(&request), APPLICATION);
+        let p = reads.principal().clone();
         let req = request.into_inner();
         let mut v = Violations::new();
         v.check(
@@ -508,7 +505,7 @@ impl SocialService for SocialApi {
             caseworker,
         };
         // "Every comune the caller may see": a citizen's own applications, an operator's comune.
-        match self.access.scope(&p) {
+        match access::scope(&p) {
             Some(Scope::Citizen(me)) if filter.applicant.is_none() => {
                 filter.applicant = Some(me);
             }
@@ -517,7 +514,8 @@ impl SocialService for SocialApi {
             }
             _ => {}
         }
-        self.access.authorize_read(
+        // The filter as a record: the caller must be the applicant named or work for the comune.
+        access::authorize_read(
             &p,
             &Record::Personal {
                 subjects: filter.applicant.as_deref().into_iter().collect(),
@@ -530,12 +528,10 @@ impl SocialService for SocialApi {
             .await
             .map_err(ServiceError::from)?;
         let info = page.info(rows.len(), total);
+        let rows = self.readable_applications(&mut reads, rows);
+        reads.save(self.store.db()).await?;
         Ok(Response::new(pb::ListBenefitApplicationsResponse {
-            applications: self
-                .readable_applications(&p, rows)
-                .into_iter()
-                .map(application_to_pb)
-                .collect(),
+            applications: rows.into_iter().map(application_to_pb).collect(),
             page_info: Some(info),
         }))
     }
@@ -544,16 +540,18 @@ impl SocialService for SocialApi {
         &self,
         request: Request<pb::LookupBenefitApplicationsRequest>,
     ) -> Answer<pb::LookupBenefitApplicationsResponse> {
-        let p = principal(&request);
+        let mut reads = Reads::new(Caller::of(&request), APPLICATION);
         let keys = batch_keys(&request.into_inner().keys, any_id)?;
         let rows = self
             .store
             .applications_by_id(&keys)
             .await
             .map_err(ServiceError::from)?;
+        // Not readable is left out, as unknown is: a lookup does not tell which ids exist.
+        let rows = self.readable_applications(&mut reads, rows);
+        reads.save(self.store.db()).await?;
         Ok(Response::new(pb::LookupBenefitApplicationsResponse {
-            items: self
-                .readable_applications(&p, rows)
+            items: rows
                 .into_iter()
                 .map(|a| pb::LookupBenefitApplicationsItem {
                     key: a.app.id.clone(),
@@ -567,18 +565,21 @@ impl SocialService for SocialApi {
         &self,
         request: Request<pb::ListCitizenBenefitApplicationsRequest>,
     ) -> Answer<pb::ListCitizenBenefitApplicationsResponse> {
-        let p = principal(&request);
+        let mut reads = Reads::new(Caller::of(&request), APPLICATION);
         let req = request.into_inner();
         let canonical = batch_keys(&req.keys, fiscal_code_key)?;
         let mut v = Violations::new();
         let status = optional_enum::<pb::BenefitApplicationStatus>(req.status, "status", &mut v);
         v.into_result()?;
+        access::authorize_citizen_keys(reads.principal(), &canonical)?;
         let rows = self
             .store
             .applications_by_citizen(&canonical, status)
             .await
             .map_err(ServiceError::from)?;
-        let rows = self.readable_applications(&p, rows);
+        // Operators and systems see their own comune's applications only.
+        let rows = self.readable_applications(&mut reads, rows);
+        reads.save(self.store.db()).await?;
         let items = asked_keys(&req.keys, fiscal_code_key)
             .into_iter()
             .filter_map(|(key, cf)| {
@@ -610,17 +611,10 @@ impl SocialService for SocialApi {
         let content = validate_draft(&draft, "draft").map_err(ServiceError::InvalidArgument)?;
         let actor = applicant_actor(&p);
         let applicant = content.applicant.clone();
-        let access = self.access;
         let view = self
             .store
             .create_draft(content, &actor, Utc::now(), |s| {
-                access.authorize_write(
-                    &p,
-                    &Act::ForCitizen {
-                        fiscal_code: &applicant,
-                        istat_code: Some(&s.istat_code),
-                    },
-                )
+                access::authorize_write(&p, &Act::for_citizen(&applicant, &s.istat_code))
             })
             .await?;
         Ok(Response::new(pb::CreateBenefitApplicationDraftResponse {
@@ -929,23 +923,37 @@ impl SocialService for SocialApi {
         &self,
         request: Request<pb::GetBenefitRankingRequest>,
     ) -> Answer<pb::GetBenefitRankingResponse> {
-        let p = principal(&request);
+        let mut reads = Reads::new(Caller::of(&request), RANKING);
         let mut v = Violations::new();
         let id = id_field(&request.into_inner().scheme_id, "scheme_id", &mut v);
         v.into_result()?;
         let view = self.store.ranking(&id).await?;
-        self.access
-            .authorize_read(&p, &scheme_record(&view.scheme))?;
+        let p = reads.principal();
+        access::authorize_read(p, &scheme_record(&view.scheme))?;
         // Names and ISEE values go to the comune's operators; everyone else sees protocol numbers.
-        let named = self
-            .access
-            .authorize_read(
-                &p,
-                &Record::Comune {
-                    istat_code: &view.scheme.istat_code,
-                },
-            )
-            .is_ok();
+        let named = access::may_read(
+            p,
+            &Record::Comune {
+                istat_code: &view.scheme.istat_code,
+            },
+        );
+        if named {
+            // Each named place shows an applicant's ISEE: a read of their data, recorded.
+            let ids: Vec<String> = view
+                .entries
+                .iter()
+                .map(|e| e.application_id.clone())
+                .collect();
+            for app in self
+                .store
+                .application_rows(&ids)
+                .await
+                .map_err(ServiceError::from)?
+            {
+                reads.check(&application_record(&app))?;
+            }
+            reads.save(self.store.db()).await?;
+        }
         Ok(Response::new(pb::GetBenefitRankingResponse {
             ranking: Some(ranking_to_pb(view, named)),
         }))
@@ -1045,7 +1053,8 @@ impl SocialService for SocialApi {
         request: Request<pb::WatchBenefitApplicationRequest>,
     ) -> Answer<BoxStream<pb::WatchBenefitApplicationResponse>> {
         let draining = Draining::of(&request);
-        let p = principal(&request);
+        let mut reads = Reads::new(Caller::of(&request), APPLICATION);
+        let p = reads.principal().clone();
         let mut v = Violations::new();
         let id = id_field(
             &request.into_inner().application_id,
@@ -1061,9 +1070,10 @@ impl SocialService for SocialApi {
             .await
             .map_err(ServiceError::from)?
             .ok_or_else(|| ServiceError::not_found("benefit application", &id))?;
-        self.access.authorize_read(&p, &current.record())?;
+        reads.check(&current.record())?;
+        // The watch follows one application for one reader: recorded once, when it opens.
+        reads.save(self.store.db()).await?;
         let store = self.store.clone();
-        let access = self.access;
         let stream = spawn_stream(draining, move |tx| async move {
             if tx.send(Ok(watch_message(current, true))).await.is_err() {
                 return;
@@ -1082,7 +1092,7 @@ impl SocialService for SocialApi {
                     Err(broadcast::error::RecvError::Closed) => return,
                 };
                 // Every message is a read: it passes the rule like any other.
-                if let Err(e) = access.authorize_read(&p, &next.record()) {
+                if let Err(e) = access::authorize_read(&p, &next.record()) {
                     let _ = tx.send(Err(e.into())).await;
                     return;
                 }
@@ -1100,13 +1110,8 @@ impl SocialService for SocialApi {
     ) -> Answer<pb::ImportIseeDeclarationsResponse> {
         let p = principal(&request);
         // The import is the comune's act: the rows belong to the caller's comune.
-        let holder = comune_of(&p).unwrap_or_default().to_owned();
-        self.access.authorize_write(
-            &p,
-            &Act::ForComune {
-                istat_code: &holder,
-            },
-        )?;
+        let holder = p.comune().unwrap_or_default().to_owned();
+        access::authorize_write(&p, &Act::for_comune(&holder))?;
         let mut stream = request.into_inner();
         let mut rows = Vec::new();
         while let Some(row) = stream.next().await {

@@ -10,6 +10,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
             Box::new(patto_service_kit::indicators::CreateOnlineInteractions),
+            Box::new(patto_service_kit::audit::CreatePersonalDataReads),
             Box::new(CreateSocial),
         ]
     }

@@ -23,7 +23,6 @@ use sea_orm::{
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 
-use crate::access::Record;
 use crate::domain::application::{Check, DraftContent, NewAttachment};
 use crate::domain::isee::{Declaration, Member};
 use crate::domain::payments::PaymentOutcome;
@@ -32,6 +31,7 @@ pub(crate) use entities::{
     application, attachment, isee_declaration, isee_member, payment, protocol_counter, ranking,
     ranking_entry, scheme, transition,
 };
+use patto_service_kit::access::Record;
 
 /// Who caused a change, as the history records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,17 +66,22 @@ pub struct ApplicationView {
 }
 
 impl ApplicationView {
-    /// The application as the access rule sees it: its applicant and beneficiary, held by the
-    /// scheme's comune.
+    /// The application as the access rule sees it: see [`application_record`].
     pub fn record(&self) -> Record<'_> {
-        let mut subjects = vec![self.app.applicant_fiscal_code.as_str()];
-        if !self.app.beneficiary_fiscal_code.is_empty() {
-            subjects.push(&self.app.beneficiary_fiscal_code);
-        }
-        Record::Personal {
-            subjects,
-            comuni: vec![&self.app.istat_code],
-        }
+        application_record(&self.app)
+    }
+}
+
+/// An application as the access rule sees it: its applicant and beneficiary, held by the scheme's
+/// comune.
+pub fn application_record(app: &application::Model) -> Record<'_> {
+    let mut subjects = vec![app.applicant_fiscal_code.as_str()];
+    if !app.beneficiary_fiscal_code.is_empty() {
+        subjects.push(&app.beneficiary_fiscal_code);
+    }
+    Record::Personal {
+        subjects,
+        comuni: vec![&app.istat_code],
     }
 }
 
@@ -463,6 +468,15 @@ impl Store {
             None => Ok(None),
             Some(a) => Ok(views(&self.db, vec![a]).await?.pop()),
         }
+    }
+
+    /// The application rows of these ids, without their documents, payments and history: whose
+    /// they are, for the audit of a named ranking.
+    pub async fn application_rows(&self, ids: &[String]) -> Result<Vec<application::Model>, DbErr> {
+        application::Entity::find()
+            .filter(application::Column::Id.is_in(ids.iter().cloned()))
+            .all(&self.db)
+            .await
     }
 
     /// The applications with these ids (unknown ids are left out).

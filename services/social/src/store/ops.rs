@@ -115,8 +115,8 @@ async fn insert_transition(
     .map(|_| ())
 }
 
-/// The actor as recorded: a citizen-side change by a caller with no identity (possible while access
-/// is not enforced) is the applicant's.
+/// The actor as recorded: a citizen-side change by a caller with no identity is the applicant's
+/// (a safeguard: the access rule lets no anonymous caller change anything).
 fn actor_of(actor: &Actor, app: &application::Model) -> Actor {
     if actor.role == pb::BenefitActorRole::Citizen && actor.id.is_empty() {
         Actor {

@@ -1,77 +1,81 @@
-//! Who may read and change what. Tax data is personal: a citizen sees and acts on their own
-//! positions, an operator or system only on its comune's, and only a comune (operator or system)
-//! sets rates, issues the yearly notices, cancels notices, imports rolls or records receipts. Until
-//! tokens are verified (the identity work) every call arrives anonymous and passes, which is what the
-//! all-in-one demo needs; the checks below apply as soon as the kit attaches a real principal.
+//! The taxes service's side of the shared access rule ([`patto_service_kit::access`]): how its
+//! records look to the rule.
+//!
+//! Tax positions, TARI registrations, IMU declarations, debt positions and the IMU and TARI
+//! assessments computed from them are personal data of their taxpayer, held by the comune they are
+//! owed to. A comune's rates and tariffs are public (they are deliberated and published). Its
+//! collection figures (`ListMunicipalityTaxSummaries`) are internal to it: they are aggregates, but
+//! over groups as small as one taxpayer (a year and tribute with a handful of positions gives away
+//! what each owes and whether they paid), with no minimum cell size. Filing a declaration or asking
+//! for a notice is done by the taxpayer or, for them, by the comune's operators; rates, tariffs,
+//! the yearly notices, cancelling notices, imports and receipts are the comune's work.
 
 use patto_service_kit::Principal;
-use patto_service_kit::error::ServiceError;
+use patto_service_kit::access::Record;
 
-fn canonical(code: &str) -> String {
-    crate::domain::holder_code(code).unwrap_or_else(|_| code.trim().to_ascii_uppercase())
+use crate::store::{DebtRecord, PositionRecord, imu_declaration, tari_registration};
+
+/// What the audit of personal-data reads calls each record.
+pub mod what {
+    /// A tax position.
+    pub const POSITION: &str = "taxes.TaxPosition";
+    /// A TARI registration.
+    pub const REGISTRATION: &str = "taxes.TariRegistration";
+    /// An IMU declaration.
+    pub const DECLARATION: &str = "taxes.ImuDeclaration";
+    /// A pagoPA debt position.
+    pub const DEBT: &str = "taxes.DebtPosition";
+    /// A computed IMU assessment.
+    pub const IMU: &str = "taxes.ImuAssessment";
+    /// A computed TARI assessment.
+    pub const TARI: &str = "taxes.TariAssessment";
 }
 
-/// Whether the caller is the taxpayer filing online (anonymous callers count as such until
-/// identity lands): their filing is a completed online interaction.
+/// A tax position as the rule sees it.
+pub fn position(r: &PositionRecord) -> Record<'_> {
+    Record::personal(&r.position.fiscal_code, &r.position.istat_code)
+}
+
+/// A TARI registration as the rule sees it.
+pub fn registration(r: &tari_registration::Model) -> Record<'_> {
+    Record::personal(&r.holder_fiscal_code, &r.istat_code)
+}
+
+/// An IMU declaration as the rule sees it.
+pub fn declaration(d: &imu_declaration::Model) -> Record<'_> {
+    Record::personal(&d.fiscal_code, &d.istat_code)
+}
+
+/// A debt position as the rule sees it.
+pub fn debt(r: &DebtRecord) -> Record<'_> {
+    Record::personal(&r.position.debtor_fiscal_code, &r.position.istat_code)
+}
+
+/// Whether the caller is the taxpayer filing online: their filing is a completed online interaction.
 pub fn online(principal: &Principal) -> bool {
-    matches!(principal, Principal::Anonymous | Principal::Citizen { .. })
+    matches!(principal, Principal::Citizen { .. })
 }
 
-/// May `principal` act for taxpayer `code` of comune `istat_code`?
-pub fn for_taxpayer(
-    principal: &Principal,
-    code: &str,
-    istat_code: &str,
-) -> Result<(), ServiceError> {
-    match principal {
-        Principal::Anonymous => Ok(()),
-        Principal::Citizen { fiscal_code } if canonical(fiscal_code) == code => Ok(()),
-        Principal::Citizen { .. } => Err(ServiceError::PermissionDenied(
-            "a citizen may see and act on their own tax positions only".into(),
-        )),
-        Principal::Operator { istat_code: own } | Principal::System { istat_code: own }
-            if own == istat_code =>
-        {
-            Ok(())
-        }
-        _ => Err(ServiceError::PermissionDenied(format!(
-            "only the taxpayer or an operator of comune {istat_code} may do this"
-        ))),
-    }
-}
+/// The kit's narrowing and sign-in checks, under the names this service's handlers use.
+pub use patto_service_kit::access::{narrow, signed_in};
 
-/// May `principal` act as comune `istat_code`?
-pub fn for_comune(principal: &Principal, istat_code: &str) -> Result<(), ServiceError> {
-    match principal {
-        Principal::Anonymous => Ok(()),
-        Principal::Operator { istat_code: own } | Principal::System { istat_code: own }
-            if own == istat_code =>
-        {
-            Ok(())
-        }
-        _ => Err(ServiceError::PermissionDenied(format!(
-            "only an operator or system of comune {istat_code} may do this"
-        ))),
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Whether `principal` may read what concerns taxpayer `code` in comune `istat_code`.
-pub fn sees(principal: &Principal, code: &str, istat_code: &str) -> bool {
-    for_taxpayer(principal, code, istat_code).is_ok()
-}
+    const ME: &str = "RSSMRA80A01G273Z";
+    const PALERMO: &str = "082053";
 
-/// The comune an operator or system is bound to.
-pub fn operator_comune(principal: &Principal) -> Option<&str> {
-    match principal {
-        Principal::Operator { istat_code } | Principal::System { istat_code } => Some(istat_code),
-        _ => None,
-    }
-}
-
-/// The citizen calling (canonical code).
-pub fn citizen(principal: &Principal) -> Option<String> {
-    match principal {
-        Principal::Citizen { fiscal_code } => Some(canonical(fiscal_code)),
-        _ => None,
+    #[test]
+    fn filings_by_citizens_count_online() {
+        let me = Principal::Citizen {
+            fiscal_code: ME.to_ascii_lowercase(),
+        };
+        let operator = Principal::Operator {
+            istat_code: PALERMO.into(),
+            subject: "op".into(),
+        };
+        assert!(online(&me));
+        assert!(!online(&operator) && !online(&Principal::Anonymous));
     }
 }

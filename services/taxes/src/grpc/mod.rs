@@ -1,6 +1,11 @@
 //! The gRPC face of the taxes service: request validation, access checks, conversions, and the
 //! status feed behind the debt position watch (an in-process broadcast, plus a timer per watched
 //! position for the changes the clock makes: payable from its validity, expired past its due days).
+//!
+//! Every read of a taxpayer's data is checked against the shared access rule and, when the reader is
+//! not the taxpayer, recorded ([`patto_service_kit::audit`]) before it is answered; every change is
+//! authorized before anything is written. What is public, personal or internal to a comune is
+//! decided in `access`.
 
 mod access;
 pub mod convert;
@@ -11,6 +16,8 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use futures::StreamExt;
 use patto_proto::taxes::v1 as pb;
 use patto_proto::taxes::v1::taxes_service_server::TaxesService;
+use patto_service_kit::access::{self as rule, Act, Record};
+use patto_service_kit::audit::{Caller, Reads};
 use patto_service_kit::auth::principal;
 use patto_service_kit::error::{ServiceError, Violations};
 use patto_service_kit::host::Draining;
@@ -33,6 +40,7 @@ use crate::error::TaxesError;
 use crate::store::{
     DebtFilter, DebtRecord, PositionFilter, Receipt, RollRow, Store, TariDeclaration,
 };
+use access::{narrow, signed_in, what};
 use convert::{debt_status, debt_to_pb, declaration_to_pb, position_to_pb, registration_to_pb};
 use patto_service_kit::validate::{
     any_id, asked_keys, batch_keys, istat_check, istat_key, optional_enum,
@@ -131,33 +139,39 @@ impl TaxesService for TaxesApi {
         &self,
         request: Request<pb::ComputeImuRequest>,
     ) -> Answer<pb::ComputeImuResponse> {
-        let who = principal(&request);
+        // Not a calculator over its inputs: it reads the taxpayer's holdings from the Catasto and
+        // their declarations, and answers what they owe where. Personal data.
+        let caller = Caller::of(&request);
+        signed_in(&caller.principal, "a taxpayer's IMU is personal data")?;
+        let credentials = self.building.forwarded(&request);
         let req = request.into_inner();
         let mut v = Violations::new();
         let cf = taxpayer(&req.fiscal_code, "fiscal_code", &mut v);
         check_year(req.year, "year", &mut v);
         istat_check(&req.istat_code, "istat_code", false, &mut v);
         v.into_result()?;
-        if let Some(me) = access::citizen(&who)
-            && me != cf
-        {
-            return Err(ServiceError::PermissionDenied(
-                "a citizen may compute their own IMU only".into(),
-            )
-            .into());
-        }
-        let istat = access::operator_comune(&who)
-            .map(str::to_owned)
-            .or_else(|| Some(req.istat_code.clone()).filter(|s| !s.is_empty()));
+        // A citizen computes their own; an operator or system, in its own comune.
+        let (istat, _) = narrow(
+            &caller.principal,
+            Some(req.istat_code.clone()).filter(|s| !s.is_empty()),
+            Some(cf.clone()),
+            "a taxpayer's IMU is personal data",
+        )?;
         let assessments = compute::imu_assessments(
             &self.store,
             &self.building,
+            &credentials,
             &cf,
             req.year,
             istat.as_deref(),
             Utc::now(),
         )
         .await?;
+        let mut reads = Reads::new(caller, what::IMU);
+        for a in &assessments {
+            reads.check(&Record::personal(&a.fiscal_code, &a.istat_code))?;
+        }
+        reads.save(self.store.db()).await?;
         Ok(Response::new(pb::ComputeImuResponse { assessments }))
     }
 
@@ -165,27 +179,29 @@ impl TaxesService for TaxesApi {
         &self,
         request: Request<pb::ComputeTariRequest>,
     ) -> Answer<pb::ComputeTariResponse> {
-        let who = principal(&request);
+        // Computed from the holder's stored registrations: personal data, as for IMU.
+        let caller = Caller::of(&request);
+        signed_in(&caller.principal, "a taxpayer's TARI is personal data")?;
         let req = request.into_inner();
         let mut v = Violations::new();
         let cf = taxpayer(&req.fiscal_code, "fiscal_code", &mut v);
         check_year(req.year, "year", &mut v);
         istat_check(&req.istat_code, "istat_code", false, &mut v);
         v.into_result()?;
-        if let Some(me) = access::citizen(&who)
-            && me != cf
-        {
-            return Err(ServiceError::PermissionDenied(
-                "a citizen may compute their own TARI only".into(),
-            )
-            .into());
-        }
-        let istat = access::operator_comune(&who)
-            .map(str::to_owned)
-            .or_else(|| Some(req.istat_code.clone()).filter(|s| !s.is_empty()));
+        let (istat, _) = narrow(
+            &caller.principal,
+            Some(req.istat_code.clone()).filter(|s| !s.is_empty()),
+            Some(cf.clone()),
+            "a taxpayer's TARI is personal data",
+        )?;
         let assessments =
             compute::tari_assessments(&self.store, &cf, req.year, istat.as_deref(), Utc::now())
                 .await?;
+        let mut reads = Reads::new(caller, what::TARI);
+        for a in &assessments {
+            reads.check(&Record::personal(&a.fiscal_code, &a.istat_code))?;
+        }
+        reads.save(self.store.db()).await?;
         Ok(Response::new(pb::ComputeTariResponse { assessments }))
     }
 
@@ -213,6 +229,7 @@ impl TaxesService for TaxesApi {
         request: Request<pb::SetImuRatesRequest>,
     ) -> Answer<pb::SetImuRatesResponse> {
         let who = principal(&request);
+        signed_in(&who, "rates are set by the comune's operators")?;
         let Some(r) = request.into_inner().rates else {
             return Err(ServiceError::invalid("rates", "must be set").into());
         };
@@ -227,7 +244,7 @@ impl TaxesService for TaxesApi {
         }
         v.into_result()?;
         let rates = rates.map_err(ServiceError::InvalidArgument)?;
-        access::for_comune(&who, &r.istat_code)?;
+        rule::authorize_write(&who, &Act::for_comune(&r.istat_code))?;
         let now = Utc::now();
         self.store
             .set_imu_rates(&r.istat_code, r.year, &rates, now)
@@ -271,6 +288,7 @@ impl TaxesService for TaxesApi {
         request: Request<pb::SetTariTariffsRequest>,
     ) -> Answer<pb::SetTariTariffsResponse> {
         let who = principal(&request);
+        signed_in(&who, "tariffs are set by the comune's operators")?;
         let Some(t) = request.into_inner().tariffs else {
             return Err(ServiceError::invalid("tariffs", "must be set").into());
         };
@@ -285,7 +303,7 @@ impl TaxesService for TaxesApi {
         }
         v.into_result()?;
         let tariffs = tariffs.map_err(ServiceError::InvalidArgument)?;
-        access::for_comune(&who, &t.istat_code)?;
+        rule::authorize_write(&who, &Act::for_comune(&t.istat_code))?;
         let now = Utc::now();
         self.store
             .set_tari_tariffs(&t.istat_code, t.year, &tariffs, now)
@@ -299,11 +317,12 @@ impl TaxesService for TaxesApi {
         &self,
         request: Request<pb::ListTaxPositionsRequest>,
     ) -> Answer<pb::ListTaxPositionsResponse> {
-        let who = principal(&request);
+        let caller = Caller::of(&request);
+        signed_in(&caller.principal, "tax positions are personal data")?;
         let req = request.into_inner();
         let mut v = Violations::new();
         istat_check(&req.istat_code, "istat_code", false, &mut v);
-        let mut fiscal_code = optional_taxpayer(&req.fiscal_code, "fiscal_code", &mut v);
+        let fiscal_code = optional_taxpayer(&req.fiscal_code, "fiscal_code", &mut v);
         let tribute = optional_enum::<pb::Tribute>(req.tribute, "tribute", &mut v);
         if req.year != 0 {
             check_year(req.year, "year", &mut v);
@@ -312,25 +331,12 @@ impl TaxesService for TaxesApi {
         let page = Page::from_request(req.page.as_ref(), "page");
         v.into_result()?;
         let page = page?;
-        let mut istat_code = Some(req.istat_code.clone()).filter(|s| !s.is_empty());
-        if let Some(own) = access::operator_comune(&who) {
-            if istat_code.as_deref().is_some_and(|c| c != own) {
-                return Err(ServiceError::PermissionDenied(format!(
-                    "an operator of comune {own} sees only its positions"
-                ))
-                .into());
-            }
-            istat_code = Some(own.to_owned());
-        }
-        if let Some(me) = access::citizen(&who) {
-            if fiscal_code.as_ref().is_some_and(|c| *c != me) {
-                return Err(ServiceError::PermissionDenied(
-                    "a citizen sees only their own positions".into(),
-                )
-                .into());
-            }
-            fiscal_code = Some(me);
-        }
+        let (istat_code, fiscal_code) = narrow(
+            &caller.principal,
+            Some(req.istat_code.clone()).filter(|s| !s.is_empty()),
+            fiscal_code,
+            "tax positions are personal data",
+        )?;
         self.settle().await?;
         let filter = PositionFilter {
             istat_code,
@@ -344,6 +350,11 @@ impl TaxesService for TaxesApi {
             .list_positions(&filter, page)
             .await
             .map_err(ServiceError::from)?;
+        let mut reads = Reads::new(caller, what::POSITION);
+        for r in &rows {
+            reads.check(&access::position(r))?;
+        }
+        reads.save(self.store.db()).await?;
         let now = Utc::now();
         let info = page.info(rows.len(), total);
         Ok(Response::new(pb::ListTaxPositionsResponse {
@@ -356,7 +367,8 @@ impl TaxesService for TaxesApi {
         &self,
         request: Request<pb::LookupTaxPositionsRequest>,
     ) -> Answer<pb::LookupTaxPositionsResponse> {
-        let who = principal(&request);
+        let caller = Caller::of(&request);
+        signed_in(&caller.principal, "tax positions are personal data")?;
         let keys = batch_keys(&request.into_inner().keys, any_id)?;
         self.settle().await?;
         let rows = self
@@ -365,25 +377,31 @@ impl TaxesService for TaxesApi {
             .await
             .map_err(ServiceError::from)?;
         let now = Utc::now();
-        Ok(Response::new(pb::LookupTaxPositionsResponse {
-            items: rows
-                .iter()
-                .filter(|r| access::sees(&who, &r.position.fiscal_code, &r.position.istat_code))
-                .map(|r| pb::LookupTaxPositionsItem {
-                    key: r.position.id.clone(),
-                    position: Some(position_to_pb(r, now)),
-                })
-                .collect(),
-        }))
+        // Positions the caller may not read are left out, as unknown ones are.
+        let mut reads = Reads::new(caller, what::POSITION);
+        let items: Vec<_> = rows
+            .iter()
+            .filter(|r| reads.allows(&access::position(r)))
+            .map(|r| pb::LookupTaxPositionsItem {
+                key: r.position.id.clone(),
+                position: Some(position_to_pb(r, now)),
+            })
+            .collect();
+        reads.save(self.store.db()).await?;
+        Ok(Response::new(pb::LookupTaxPositionsResponse { items }))
     }
 
     async fn list_citizen_tax_positions(
         &self,
         request: Request<pb::ListCitizenTaxPositionsRequest>,
     ) -> Answer<pb::ListCitizenTaxPositionsResponse> {
-        let who = principal(&request);
+        let caller = Caller::of(&request);
+        signed_in(&caller.principal, "tax positions are personal data")?;
         let req = request.into_inner();
         let canonical = batch_keys(&req.keys, holder_code)?;
+        for code in &canonical {
+            rule::authorize_citizen_listing(&caller.principal, code)?;
+        }
         let mut v = Violations::new();
         if req.year != 0 {
             check_year(req.year, "year", &mut v);
@@ -404,19 +422,21 @@ impl TaxesService for TaxesApi {
             .await
             .map_err(ServiceError::from)?;
         let now = Utc::now();
-        let items = asked_keys(&req.keys, holder_code)
-            .into_iter()
-            .filter_map(|(key, cf)| {
-                let positions: Vec<pb::TaxPosition> = rows
-                    .iter()
-                    .filter(|r| r.position.fiscal_code == cf)
-                    .filter(|r| access::sees(&who, &r.position.fiscal_code, &r.position.istat_code))
-                    .map(|r| position_to_pb(r, now))
-                    .collect();
-                (!positions.is_empty())
-                    .then_some(pb::ListCitizenTaxPositionsItem { key, positions })
-            })
-            .collect();
+        // Operators and systems get their comune's positions only.
+        let mut reads = Reads::new(caller, what::POSITION);
+        let mut items = Vec::new();
+        for (key, cf) in asked_keys(&req.keys, holder_code) {
+            let positions: Vec<pb::TaxPosition> = rows
+                .iter()
+                .filter(|r| r.position.fiscal_code == cf)
+                .filter(|r| reads.allows(&access::position(r)))
+                .map(|r| position_to_pb(r, now))
+                .collect();
+            if !positions.is_empty() {
+                items.push(pb::ListCitizenTaxPositionsItem { key, positions });
+            }
+        }
+        reads.save(self.store.db()).await?;
         Ok(Response::new(pb::ListCitizenTaxPositionsResponse { items }))
     }
 
@@ -424,27 +444,32 @@ impl TaxesService for TaxesApi {
         &self,
         request: Request<pb::ListCitizenTariRegistrationsRequest>,
     ) -> Answer<pb::ListCitizenTariRegistrationsResponse> {
-        let who = principal(&request);
+        let caller = Caller::of(&request);
+        signed_in(&caller.principal, "TARI registrations are personal data")?;
         let req = request.into_inner();
         let canonical = batch_keys(&req.keys, holder_code)?;
+        for code in &canonical {
+            rule::authorize_citizen_listing(&caller.principal, code)?;
+        }
         let rows = self
             .store
             .registrations_of(&canonical, req.include_ended, Utc::now().date_naive())
             .await
             .map_err(ServiceError::from)?;
-        let items = asked_keys(&req.keys, holder_code)
-            .into_iter()
-            .filter_map(|(key, cf)| {
-                let registrations: Vec<pb::TariRegistration> = rows
-                    .iter()
-                    .filter(|r| r.holder_fiscal_code == cf)
-                    .filter(|r| access::sees(&who, &r.holder_fiscal_code, &r.istat_code))
-                    .map(registration_to_pb)
-                    .collect();
-                (!registrations.is_empty())
-                    .then_some(pb::ListCitizenTariRegistrationsItem { key, registrations })
-            })
-            .collect();
+        let mut reads = Reads::new(caller, what::REGISTRATION);
+        let mut items = Vec::new();
+        for (key, cf) in asked_keys(&req.keys, holder_code) {
+            let registrations: Vec<pb::TariRegistration> = rows
+                .iter()
+                .filter(|r| r.holder_fiscal_code == cf)
+                .filter(|r| reads.allows(&access::registration(r)))
+                .map(registration_to_pb)
+                .collect();
+            if !registrations.is_empty() {
+                items.push(pb::ListCitizenTariRegistrationsItem { key, registrations });
+            }
+        }
+        reads.save(self.store.db()).await?;
         Ok(Response::new(pb::ListCitizenTariRegistrationsResponse {
             items,
         }))
@@ -454,9 +479,13 @@ impl TaxesService for TaxesApi {
         &self,
         request: Request<pb::ListCitizenDebtPositionsRequest>,
     ) -> Answer<pb::ListCitizenDebtPositionsResponse> {
-        let who = principal(&request);
+        let caller = Caller::of(&request);
+        signed_in(&caller.principal, "debt positions are personal data")?;
         let req = request.into_inner();
         let canonical = batch_keys(&req.keys, holder_code)?;
+        for code in &canonical {
+            rule::authorize_citizen_listing(&caller.principal, code)?;
+        }
         let mut v = Violations::new();
         let status = optional_enum::<pb::DebtPositionStatus>(req.status, "status", &mut v);
         let tribute = optional_enum::<pb::Tribute>(req.tribute, "tribute", &mut v);
@@ -489,23 +518,23 @@ impl TaxesService for TaxesApi {
             .await
             .map_err(ServiceError::from)?;
         let now = Utc::now();
-        let items = asked_keys(&req.keys, holder_code)
-            .into_iter()
-            .filter_map(|(key, cf)| {
-                let debt_positions: Vec<pb::DebtPosition> = rows
-                    .iter()
-                    .filter(|r| r.position.debtor_fiscal_code == cf)
-                    .filter(|r| {
-                        access::sees(&who, &r.position.debtor_fiscal_code, &r.position.istat_code)
-                    })
-                    .map(|r| debt_to_pb(r, now))
-                    .collect();
-                (!debt_positions.is_empty()).then_some(pb::ListCitizenDebtPositionsItem {
+        let mut reads = Reads::new(caller, what::DEBT);
+        let mut items = Vec::new();
+        for (key, cf) in asked_keys(&req.keys, holder_code) {
+            let debt_positions: Vec<pb::DebtPosition> = rows
+                .iter()
+                .filter(|r| r.position.debtor_fiscal_code == cf)
+                .filter(|r| reads.allows(&access::debt(r)))
+                .map(|r| debt_to_pb(r, now))
+                .collect();
+            if !debt_positions.is_empty() {
+                items.push(pb::ListCitizenDebtPositionsItem {
                     key,
                     debt_positions,
-                })
-            })
-            .collect();
+                });
+            }
+        }
+        reads.save(self.store.db()).await?;
         Ok(Response::new(pb::ListCitizenDebtPositionsResponse {
             items,
         }))
@@ -516,6 +545,7 @@ impl TaxesService for TaxesApi {
         request: Request<pb::ListMunicipalityTaxSummariesRequest>,
     ) -> Answer<pb::ListMunicipalityTaxSummariesResponse> {
         let who = principal(&request);
+        signed_in(&who, "collection figures are internal to the comune")?;
         let req = request.into_inner();
         let keys = batch_keys(&req.keys, istat_key)?;
         let mut v = Violations::new();
@@ -523,15 +553,17 @@ impl TaxesService for TaxesApi {
             check_year(req.year, "year", &mut v);
         }
         v.into_result()?;
-        if access::citizen(&who).is_some() {
+        // Internal to each comune (see `access`): its operators and systems read their own comune's.
+        if who.comune().is_none() {
             return Err(ServiceError::PermissionDenied(
-                "collection figures are for the comune's operators".into(),
+                "collection figures are internal to the comune: for its operators and systems"
+                    .into(),
             )
             .into());
         }
         let keys: Vec<String> = keys
             .into_iter()
-            .filter(|k| access::operator_comune(&who).is_none_or(|own| own == k))
+            .filter(|k| rule::may_read(&who, &Record::Comune { istat_code: k }))
             .collect();
         let year = if req.year == 0 {
             Utc::now().year()
@@ -580,32 +612,22 @@ impl TaxesService for TaxesApi {
         &self,
         request: Request<pb::ListTariRegistrationsRequest>,
     ) -> Answer<pb::ListTariRegistrationsResponse> {
-        let who = principal(&request);
+        let caller = Caller::of(&request);
+        signed_in(&caller.principal, "TARI registrations are personal data")?;
         let req = request.into_inner();
         let mut v = Violations::new();
         istat_check(&req.istat_code, "istat_code", true, &mut v);
-        let mut holder = optional_taxpayer(&req.holder_fiscal_code, "holder_fiscal_code", &mut v);
+        let holder = optional_taxpayer(&req.holder_fiscal_code, "holder_fiscal_code", &mut v);
         let kind = optional_enum::<pb::TariUseKind>(req.kind, "kind", &mut v);
         let page = Page::from_request(req.page.as_ref(), "page");
         v.into_result()?;
         let page = page?;
-        if let Some(own) = access::operator_comune(&who)
-            && own != req.istat_code
-        {
-            return Err(ServiceError::PermissionDenied(format!(
-                "an operator of comune {own} sees only its registrations"
-            ))
-            .into());
-        }
-        if let Some(me) = access::citizen(&who) {
-            if holder.as_ref().is_some_and(|h| *h != me) {
-                return Err(ServiceError::PermissionDenied(
-                    "a citizen sees only their own registrations".into(),
-                )
-                .into());
-            }
-            holder = Some(me);
-        }
+        let (_, holder) = narrow(
+            &caller.principal,
+            Some(req.istat_code.clone()),
+            holder,
+            "TARI registrations are personal data",
+        )?;
         let (rows, total) = self
             .store
             .list_registrations(
@@ -618,6 +640,11 @@ impl TaxesService for TaxesApi {
             )
             .await
             .map_err(ServiceError::from)?;
+        let mut reads = Reads::new(caller, what::REGISTRATION);
+        for r in &rows {
+            reads.check(&access::registration(r))?;
+        }
+        reads.save(self.store.db()).await?;
         let info = page.info(rows.len(), total);
         Ok(Response::new(pb::ListTariRegistrationsResponse {
             registrations: rows.iter().map(registration_to_pb).collect(),
@@ -630,6 +657,7 @@ impl TaxesService for TaxesApi {
         request: Request<pb::SubmitTariDeclarationRequest>,
     ) -> Answer<pb::SubmitTariDeclarationResponse> {
         let who = principal(&request);
+        signed_in(&who, "a declaration is filed by the taxpayer")?;
         let req = request.into_inner();
         let mut v = Violations::new();
         let kind = pb::TariDeclarationKind::try_from(req.kind)
@@ -691,7 +719,10 @@ impl TaxesService for TaxesApi {
         };
         let declaration = match (kind, content) {
             (pb::TariDeclarationKind::Start, Some(r)) => {
-                access::for_taxpayer(&who, &r.holder_fiscal_code, &r.istat_code)?;
+                rule::authorize_write(
+                    &who,
+                    &Act::for_citizen(&r.holder_fiscal_code, &r.istat_code),
+                )?;
                 TariDeclaration::Start(r)
             }
             (pb::TariDeclarationKind::Change, Some(r)) => {
@@ -701,7 +732,10 @@ impl TaxesService for TaxesApi {
                     .await
                     .map_err(ServiceError::from)?
                     .ok_or_else(|| ServiceError::not_found("TARI registration", &id))?;
-                access::for_taxpayer(&who, &old.holder_fiscal_code, &old.istat_code)?;
+                rule::authorize_write(
+                    &who,
+                    &Act::for_citizen(&old.holder_fiscal_code, &old.istat_code),
+                )?;
                 let mut v = Violations::new();
                 v.check(
                     r.holder_fiscal_code == old.holder_fiscal_code,
@@ -729,7 +763,10 @@ impl TaxesService for TaxesApi {
                     .await
                     .map_err(ServiceError::from)?
                     .ok_or_else(|| ServiceError::not_found("TARI registration", &id))?;
-                access::for_taxpayer(&who, &old.holder_fiscal_code, &old.istat_code)?;
+                rule::authorize_write(
+                    &who,
+                    &Act::for_citizen(&old.holder_fiscal_code, &old.istat_code),
+                )?;
                 TariDeclaration::End { id }
             }
         };
@@ -748,36 +785,24 @@ impl TaxesService for TaxesApi {
         &self,
         request: Request<pb::ListImuDeclarationsRequest>,
     ) -> Answer<pb::ListImuDeclarationsResponse> {
-        let who = principal(&request);
+        let caller = Caller::of(&request);
+        signed_in(&caller.principal, "IMU declarations are personal data")?;
         let req = request.into_inner();
         let mut v = Violations::new();
         istat_check(&req.istat_code, "istat_code", false, &mut v);
-        let mut fiscal_code = optional_taxpayer(&req.fiscal_code, "fiscal_code", &mut v);
+        let fiscal_code = optional_taxpayer(&req.fiscal_code, "fiscal_code", &mut v);
         if req.year != 0 {
             check_year(req.year, "year", &mut v);
         }
         let page = Page::from_request(req.page.as_ref(), "page");
         v.into_result()?;
         let page = page?;
-        let mut istat_code = Some(req.istat_code.clone()).filter(|s| !s.is_empty());
-        if let Some(own) = access::operator_comune(&who) {
-            if istat_code.as_deref().is_some_and(|c| c != own) {
-                return Err(ServiceError::PermissionDenied(format!(
-                    "an operator of comune {own} sees only its declarations"
-                ))
-                .into());
-            }
-            istat_code = Some(own.to_owned());
-        }
-        if let Some(me) = access::citizen(&who) {
-            if fiscal_code.as_ref().is_some_and(|c| *c != me) {
-                return Err(ServiceError::PermissionDenied(
-                    "a citizen sees only their own declarations".into(),
-                )
-                .into());
-            }
-            fiscal_code = Some(me);
-        }
+        let (istat_code, fiscal_code) = narrow(
+            &caller.principal,
+            Some(req.istat_code.clone()).filter(|s| !s.is_empty()),
+            fiscal_code,
+            "IMU declarations are personal data",
+        )?;
         let (rows, total) = self
             .store
             .list_declarations(
@@ -788,6 +813,11 @@ impl TaxesService for TaxesApi {
             )
             .await
             .map_err(ServiceError::from)?;
+        let mut reads = Reads::new(caller, what::DECLARATION);
+        for d in &rows {
+            reads.check(&access::declaration(d))?;
+        }
+        reads.save(self.store.db()).await?;
         let info = page.info(rows.len(), total);
         Ok(Response::new(pb::ListImuDeclarationsResponse {
             declarations: rows.iter().map(declaration_to_pb).collect(),
@@ -800,6 +830,8 @@ impl TaxesService for TaxesApi {
         request: Request<pb::SubmitImuDeclarationRequest>,
     ) -> Answer<pb::SubmitImuDeclarationResponse> {
         let who = principal(&request);
+        signed_in(&who, "a declaration is filed by the taxpayer")?;
+        let credentials = self.building.forwarded(&request);
         let Some(d) = request.into_inner().declaration else {
             return Err(ServiceError::invalid("declaration", "must be set").into());
         };
@@ -808,7 +840,7 @@ impl TaxesService for TaxesApi {
         d.protocol_number.clear();
         let new =
             validate_imu_declaration(&d, "declaration").map_err(ServiceError::InvalidArgument)?;
-        access::for_taxpayer(&who, &new.fiscal_code, &new.istat_code)?;
+        rule::authorize_write(&who, &Act::for_citizen(&new.fiscal_code, &new.istat_code))?;
         // The units declared must exist in the Catasto, in the comune declared: one call.
         let ids: Vec<String> = [&new.cadastral_unit_id, &new.main_residence_unit_id]
             .into_iter()
@@ -819,7 +851,7 @@ impl TaxesService for TaxesApi {
             .collect();
         let units = self
             .building
-            .units(&ids)
+            .units(&ids, &credentials)
             .await
             .map_err(TaxesError::Building)?;
         let mut v = Violations::new();
@@ -864,11 +896,12 @@ impl TaxesService for TaxesApi {
         &self,
         request: Request<pb::ListDebtPositionsRequest>,
     ) -> Answer<pb::ListDebtPositionsResponse> {
-        let who = principal(&request);
+        let caller = Caller::of(&request);
+        signed_in(&caller.principal, "debt positions are personal data")?;
         let req = request.into_inner();
         let mut v = Violations::new();
         istat_check(&req.istat_code, "istat_code", false, &mut v);
-        let mut debtor = optional_taxpayer(&req.debtor_fiscal_code, "debtor_fiscal_code", &mut v);
+        let debtor = optional_taxpayer(&req.debtor_fiscal_code, "debtor_fiscal_code", &mut v);
         let status = optional_enum::<pb::DebtPositionStatus>(req.status, "status", &mut v);
         let tribute = optional_enum::<pb::Tribute>(req.tribute, "tribute", &mut v);
         if req.year != 0 {
@@ -889,25 +922,12 @@ impl TaxesService for TaxesApi {
         let page = Page::from_request(req.page.as_ref(), "page");
         v.into_result()?;
         let page = page?;
-        let mut istat_code = Some(req.istat_code.clone()).filter(|s| !s.is_empty());
-        if let Some(own) = access::operator_comune(&who) {
-            if istat_code.as_deref().is_some_and(|c| c != own) {
-                return Err(ServiceError::PermissionDenied(format!(
-                    "an operator of comune {own} sees only its notices"
-                ))
-                .into());
-            }
-            istat_code = Some(own.to_owned());
-        }
-        if let Some(me) = access::citizen(&who) {
-            if debtor.as_ref().is_some_and(|c| *c != me) {
-                return Err(ServiceError::PermissionDenied(
-                    "a citizen sees only their own notices".into(),
-                )
-                .into());
-            }
-            debtor = Some(me);
-        }
+        let (istat_code, debtor) = narrow(
+            &caller.principal,
+            Some(req.istat_code.clone()).filter(|s| !s.is_empty()),
+            debtor,
+            "debt positions are personal data",
+        )?;
         self.settle().await?;
         let filter = DebtFilter {
             istat_code,
@@ -924,6 +944,11 @@ impl TaxesService for TaxesApi {
             .list_debts(&filter, page)
             .await
             .map_err(ServiceError::from)?;
+        let mut reads = Reads::new(caller, what::DEBT);
+        for r in &rows {
+            reads.check(&access::debt(r))?;
+        }
+        reads.save(self.store.db()).await?;
         let now = Utc::now();
         let info = page.info(rows.len(), total);
         Ok(Response::new(pb::ListDebtPositionsResponse {
@@ -936,7 +961,8 @@ impl TaxesService for TaxesApi {
         &self,
         request: Request<pb::LookupDebtPositionsRequest>,
     ) -> Answer<pb::LookupDebtPositionsResponse> {
-        let who = principal(&request);
+        let caller = Caller::of(&request);
+        signed_in(&caller.principal, "debt positions are personal data")?;
         let keys = batch_keys(&request.into_inner().keys, any_id)?;
         self.settle().await?;
         let rows = self
@@ -945,18 +971,18 @@ impl TaxesService for TaxesApi {
             .await
             .map_err(ServiceError::from)?;
         let now = Utc::now();
-        Ok(Response::new(pb::LookupDebtPositionsResponse {
-            items: rows
-                .iter()
-                .filter(|r| {
-                    access::sees(&who, &r.position.debtor_fiscal_code, &r.position.istat_code)
-                })
-                .map(|r| pb::LookupDebtPositionsItem {
-                    key: r.position.iupd.clone(),
-                    debt_position: Some(debt_to_pb(r, now)),
-                })
-                .collect(),
-        }))
+        // Positions the caller may not read are left out, as unknown ones are.
+        let mut reads = Reads::new(caller, what::DEBT);
+        let items: Vec<_> = rows
+            .iter()
+            .filter(|r| reads.allows(&access::debt(r)))
+            .map(|r| pb::LookupDebtPositionsItem {
+                key: r.position.iupd.clone(),
+                debt_position: Some(debt_to_pb(r, now)),
+            })
+            .collect();
+        reads.save(self.store.db()).await?;
+        Ok(Response::new(pb::LookupDebtPositionsResponse { items }))
     }
 
     async fn issue_debt_position(
@@ -964,6 +990,7 @@ impl TaxesService for TaxesApi {
         request: Request<pb::IssueDebtPositionRequest>,
     ) -> Answer<pb::IssueDebtPositionResponse> {
         let who = principal(&request);
+        signed_in(&who, "a notice is asked for by the taxpayer")?;
         let req = request.into_inner();
         let mut v = Violations::new();
         let id = any_id(&req.tax_position_id)
@@ -988,10 +1015,12 @@ impl TaxesService for TaxesApi {
             .map_err(ServiceError::from)?
             .pop()
             .ok_or_else(|| ServiceError::not_found("tax position", &id))?;
-        access::for_taxpayer(
+        rule::authorize_write(
             &who,
-            &position.position.fiscal_code,
-            &position.position.istat_code,
+            &Act::for_citizen(
+                &position.position.fiscal_code,
+                &position.position.istat_code,
+            ),
         )?;
         let record = self
             .store
@@ -1008,6 +1037,7 @@ impl TaxesService for TaxesApi {
         request: Request<pb::InvalidateDebtPositionRequest>,
     ) -> Answer<pb::InvalidateDebtPositionResponse> {
         let who = principal(&request);
+        signed_in(&who, "notices are cancelled by the comune's operators")?;
         let req = request.into_inner();
         let mut v = Violations::new();
         let iupd = any_id(&req.iupd)
@@ -1021,7 +1051,7 @@ impl TaxesService for TaxesApi {
             .await
             .map_err(ServiceError::from)?
             .ok_or_else(|| ServiceError::not_found("debt position", &iupd))?;
-        access::for_comune(&who, &current.position.istat_code)?;
+        rule::authorize_write(&who, &Act::for_comune(&current.position.istat_code))?;
         let record = self.store.invalidate(&iupd, &reason, Utc::now()).await?;
         self.publish(&record);
         Ok(Response::new(pb::InvalidateDebtPositionResponse {
@@ -1034,13 +1064,15 @@ impl TaxesService for TaxesApi {
         request: Request<pb::GenerateTaxNoticesRequest>,
     ) -> Answer<pb::GenerateTaxNoticesResponse> {
         let who = principal(&request);
+        signed_in(&who, "the yearly notices are the comune's work")?;
+        let credentials = self.building.forwarded(&request);
         let req = request.into_inner();
         let mut v = Violations::new();
         istat_check(&req.istat_code, "istat_code", true, &mut v);
         let tribute = required_enum::<pb::Tribute>(req.tribute, "tribute", "IMU or TARI", &mut v);
         check_year(req.year, "year", &mut v);
         v.into_result()?;
-        access::for_comune(&who, &req.istat_code)?;
+        rule::authorize_write(&who, &Act::for_comune(&req.istat_code))?;
         let now = Utc::now();
         let tribute = pb::Tribute::try_from(tribute).unwrap_or(pb::Tribute::Imu);
         let computed = match tribute {
@@ -1048,8 +1080,15 @@ impl TaxesService for TaxesApi {
                 compute::tari_for_comune(&self.store, &req.istat_code, req.year, now).await?
             }
             _ => {
-                compute::imu_for_comune(&self.store, &self.building, &req.istat_code, req.year, now)
-                    .await?
+                compute::imu_for_comune(
+                    &self.store,
+                    &self.building,
+                    &credentials,
+                    &req.istat_code,
+                    req.year,
+                    now,
+                )
+                .await?
             }
         };
         let out = self
@@ -1077,7 +1116,9 @@ impl TaxesService for TaxesApi {
         &self,
         request: Request<pb::RecordDebtPaymentRequest>,
     ) -> Answer<pb::RecordDebtPaymentResponse> {
+        // Receipts come from a comune's pagoPA connector: its operators and systems only.
         let who = principal(&request);
+        rule::authorize_write(&who, &Act::for_comune(who.comune().unwrap_or_default()))?;
         let req = request.into_inner();
         let mut v = Violations::new();
         let creditor = req.creditor_fiscal_code.trim().to_owned();
@@ -1130,24 +1171,14 @@ impl TaxesService for TaxesApi {
         let Some(receipt) = receipt else {
             return Err(ServiceError::invalid("receipt", "must be set").into());
         };
-        if access::citizen(&who).is_some() {
-            return Err(ServiceError::PermissionDenied(
-                "receipts come from the comune's pagoPA connector, not from citizens".into(),
-            )
-            .into());
-        }
+        // The notice must be the caller's comune's: checked on the position found, before the
+        // receipt is written.
         let (record, already) = self
             .store
-            .record_payment(&creditor, &iuv, &receipt, Utc::now())
+            .record_payment(&creditor, &iuv, &receipt, Utc::now(), |position| {
+                rule::authorize_write(&who, &Act::for_comune(&position.istat_code))
+            })
             .await?;
-        if let Some(own) = access::operator_comune(&who)
-            && own != record.position.istat_code
-        {
-            return Err(ServiceError::PermissionDenied(format!(
-                "comune {own} records receipts of its own notices only"
-            ))
-            .into());
-        }
         if !already {
             self.publish(&record);
         }
@@ -1162,7 +1193,8 @@ impl TaxesService for TaxesApi {
         request: Request<pb::WatchDebtPositionRequest>,
     ) -> Answer<BoxStream<pb::WatchDebtPositionResponse>> {
         let draining = Draining::of(&request);
-        let who = principal(&request);
+        let caller = Caller::of(&request);
+        signed_in(&caller.principal, "debt positions are personal data")?;
         let iupd =
             any_id(&request.into_inner().iupd).map_err(|m| ServiceError::invalid("iupd", m))?;
         // Subscribe before reading the current state, so no change falls between the two.
@@ -1174,16 +1206,10 @@ impl TaxesService for TaxesApi {
             .await
             .map_err(ServiceError::from)?
             .ok_or_else(|| ServiceError::not_found("debt position", &iupd))?;
-        if !access::sees(
-            &who,
-            &current.position.debtor_fiscal_code,
-            &current.position.istat_code,
-        ) {
-            return Err(ServiceError::PermissionDenied(
-                "only the debtor and the comune's operators follow a notice".into(),
-            )
-            .into());
-        }
+        // Followed by the debtor and the comune's operators; recorded once, when the watch starts.
+        let mut reads = Reads::new(caller, what::DEBT);
+        reads.check(&access::debt(&current))?;
+        reads.save(self.store.db()).await?;
         let api = self.clone();
         let stream = spawn_stream(draining, move |tx| async move {
             let message = |r: &DebtRecord| {
@@ -1260,13 +1286,10 @@ impl TaxesService for TaxesApi {
         request: Request<Streaming<pb::ImportTaxRollRequest>>,
     ) -> Answer<pb::ImportTaxRollResponse> {
         use pb::import_tax_roll_request::Row;
+        // Importing is the work of a comune, for its own roll: refused before a row is read.
         let who = principal(&request);
-        if access::citizen(&who).is_some() {
-            return Err(ServiceError::PermissionDenied(
-                "only a comune's operators or systems import a tax roll".into(),
-            )
-            .into());
-        }
+        let comune = who.comune().unwrap_or_default().to_owned();
+        rule::authorize_write(&who, &Act::for_comune(&comune))?;
         let mut stream = request.into_inner();
         let mut rows = Vec::new();
         while let Some(row) = stream.next().await {
@@ -1279,18 +1302,7 @@ impl TaxesService for TaxesApi {
                 .into());
             }
         }
-        // Every row must concern the caller's comune: an operator's, or the first row's for a
-        // caller not bound to one.
-        let row_comune = |r: &pb::ImportTaxRollRequest| match &r.row {
-            Some(Row::ImuDeclaration(d)) => Some(d.istat_code.clone()),
-            Some(Row::TariRegistration(t)) => Some(t.istat_code.clone()),
-            Some(Row::TaxPosition(p)) => Some(p.istat_code.clone()),
-            None => None,
-        };
-        let comune = access::operator_comune(&who)
-            .map(str::to_owned)
-            .or_else(|| rows.iter().find_map(row_comune))
-            .unwrap_or_default();
+        // Every row must concern the caller's comune.
         let mut errors = Vec::new();
         let err = |row: usize, field: &str, description: String| pb::TaxRollRowError {
             row: row as i32,

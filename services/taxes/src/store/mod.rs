@@ -1264,13 +1264,15 @@ impl Store {
     }
 
     /// Records a pagoPA receipt for an IUV, idempotently: the same receipt again answers
-    /// `already_recorded`; another receipt for a paid IUV is refused.
+    /// `already_recorded`; another receipt for a paid IUV is refused. `authorize` is asked, with the
+    /// debt position the IUV belongs to, before anything is written.
     pub async fn record_payment(
         &self,
         creditor_fiscal_code: &str,
         iuv: &str,
         receipt: &Receipt,
         now: DateTime<Utc>,
+        authorize: impl FnOnce(&debt_position::Model) -> Result<(), ServiceError>,
     ) -> Result<(DebtRecord, bool), ServiceError> {
         use pb::DebtPositionStatus as S;
         let txn = self.db.begin().await?;
@@ -1290,6 +1292,8 @@ impl Store {
             .one(&txn)
             .await?
             .ok_or_else(|| ServiceError::not_found("debt position", &option.iupd))?;
+        // May the caller record it? Asked before anything is written.
+        authorize(&position)?;
         let options = payment_option::Entity::find()
             .filter(payment_option::Column::Iupd.eq(position.iupd.as_str()))
             .all(&txn)
