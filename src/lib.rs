@@ -381,6 +381,10 @@ impl Platform {
                     })
             });
         }
+        // The gateway's own settings (REDIS_URL, rate limits, persisted queries, introspection)
+        // come from the environment as for its binary; where it listens, what it calls and whom
+        // it trusts are the launcher's.
+        let from_env = GatewayConfig::from_source(&patto_service_kit::config::Env)?;
         let gateway = GatewayConfig {
             http_addr: listening.gateway,
             backends: peers
@@ -390,12 +394,10 @@ impl Platform {
             reflect_interval: Duration::from_secs(10),
             // The services may still be seeding demo data: give them time before falling back.
             reflect_timeout: Duration::from_secs(20),
-            operation_timeout: Duration::from_secs(15),
-            introspection: true,
             shutdown_grace: Duration::from_secs(5),
             // The gateway verifies the token too (and forwards it): one key, one verifier.
             authenticator,
-            ..GatewayConfig::default()
+            ..from_env
         };
         let gateway_stop = on_stop();
         tasks.spawn(async move {
