@@ -3,35 +3,26 @@
 //! for the shared store. Redis tests skip with a note when Redis is unreachable, unless
 //! `PATTO_REQUIRE_REDIS=1`.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+mod support;
 
-use bytes::Bytes;
-use chrono::Utc;
-use http_body_util::{BodyExt, Full};
-use patto_culture::{Migrator, demo, store::Store};
+use std::sync::Arc;
+
 use patto_gateway::GatewayConfig;
 use patto_gateway::apq::{Allowlist, sha256_hex};
-use patto_service_kit::testing::{self, HeaderPrincipal, TestServer};
+use patto_service_kit::testing::{HeaderPrincipal, TestServer};
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
+use support::{Gateway, Reply, TestRedis, UNREACHABLE_REDIS, culture};
 
 const EVENTS: &str = r#"{ events(istatCode: "082053", first: 1) { nodes { name } } }"#;
 
-struct Reply {
-    status: u16,
-    headers: http::HeaderMap,
-    body: Value,
-}
+/// What every GraphQL request of these tests carries.
+const JSON: [(&str, &str); 2] = [
+    ("content-type", "application/json"),
+    ("accept", "application/json"),
+];
 
 impl Reply {
-    fn code(&self) -> &str {
-        self.body["errors"][0]["extensions"]["code"]
-            .as_str()
-            .unwrap_or("")
-    }
-
+    /// The name of the first event listed, `""` without one.
     fn event_name(&self) -> &str {
         self.body["data"]["events"]["nodes"][0]["name"]
             .as_str()
@@ -39,86 +30,21 @@ impl Reply {
     }
 }
 
-struct Gateway {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), patto_gateway::GatewayError>>,
-}
-
 impl Gateway {
-    async fn start(config: GatewayConfig) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let config = GatewayConfig {
-            http_addr: addr,
-            ..config
-        };
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(patto_gateway::run(config, listener, async {
-            let _ = stopped.await;
-        }));
-        Self {
-            addr,
-            stop: Some(stop),
-            task,
-        }
-    }
-
-    async fn stop(mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        self.task.await.unwrap().expect("clean gateway stop");
-    }
-
-    async fn send(&self, method: &str, path: &str, body: &str) -> Reply {
-        let stream = tokio::net::TcpStream::connect(self.addr).await.unwrap();
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                .await
-                .unwrap();
-        tokio::spawn(conn);
-        let req = hyper::Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", "localhost")
-            .header("content-type", "application/json")
-            .header("accept", "application/json")
-            .body(Full::new(Bytes::from(body.to_owned())))
-            .unwrap();
-        let resp = sender.send_request(req).await.unwrap();
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        let body = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-        Reply {
-            status,
-            headers,
-            body,
-        }
-    }
-
+    /// POSTs `body` to `/graphql`.
     async fn post(&self, body: Value) -> Reply {
-        self.send("POST", "/graphql", &body.to_string()).await
+        self.send("POST", "/graphql", &JSON, &body.to_string())
+            .await
     }
 
+    /// GETs `/graphql` with `params` (percent-encoded).
     async fn get(&self, params: &[(&str, &str)]) -> Reply {
         let query: Vec<String> = params
             .iter()
             .map(|(k, v)| format!("{k}={}", percent_encode(v)))
             .collect();
-        self.send("GET", &format!("/graphql?{}", query.join("&")), "")
+        self.send("GET", &format!("/graphql?{}", query.join("&")), &JSON, "")
             .await
-    }
-
-    async fn metric(&self, name: &str) -> u64 {
-        let reply = self.send("GET", "/metrics", "").await;
-        let text = reply.body.as_str().unwrap_or("").to_owned();
-        text.lines()
-            .find_map(|l| l.strip_prefix(name).map(str::trim))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
     }
 }
 
@@ -137,90 +63,11 @@ fn persisted(hash: &str) -> Value {
     json!({"persistedQuery": {"version": 1, "sha256Hash": hash}})
 }
 
-async fn culture() -> TestServer {
-    let store = Store::new(testing::sqlite::<Migrator>().await, "test");
-    demo::seed(&store, Utc::now() - chrono::Duration::hours(1))
-        .await
-        .unwrap();
-    TestServer::start(patto_culture::app(store)).await
-}
-
+/// The shared gateway configuration, with callers named by [`HeaderPrincipal`].
 fn config(culture: &TestServer) -> GatewayConfig {
     GatewayConfig {
-        backends: vec![("culture".into(), culture.url())],
-        reflect_interval: Duration::from_secs(3600),
-        operation_timeout: Duration::from_secs(10),
-        shutdown_grace: Duration::from_secs(5),
         authenticator: Arc::new(HeaderPrincipal),
-        ..GatewayConfig::default()
-    }
-}
-
-/// A Redis for one test: its own key prefix, whose keys are deleted when the test ends.
-struct TestRedis {
-    url: String,
-    prefix: String,
-}
-
-impl TestRedis {
-    /// `None` (with a note) when Redis is unreachable, unless `PATTO_REQUIRE_REDIS=1`.
-    async fn connect(test: &str) -> Option<Self> {
-        let url = std::env::var("PATTO_TEST_REDIS_URL")
-            .ok()
-            .filter(|u| !u.is_empty())
-            .unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned());
-        let reachable = async {
-            let client = redis::Client::open(url.as_str()).ok()?;
-            let mut c = tokio::time::timeout(
-                Duration::from_secs(3),
-                client.get_multiplexed_async_connection(),
-            )
-            .await
-            .ok()?
-            .ok()?;
-            redis::cmd("PING").query_async::<String>(&mut c).await.ok()
-        }
-        .await
-        .is_some();
-        if !reachable {
-            assert!(
-                std::env::var("PATTO_REQUIRE_REDIS").as_deref() != Ok("1"),
-                "PATTO_REQUIRE_REDIS=1 but Redis at {url} is unreachable"
-            );
-            eprintln!("note: {test} skipped: Redis at {url} is unreachable");
-            return None;
-        }
-        Some(Self {
-            url,
-            prefix: format!("patto-test:{}:", uuid::Uuid::new_v4()),
-        })
-    }
-
-    async fn conn(&self) -> redis::aio::MultiplexedConnection {
-        redis::Client::open(self.url.as_str())
-            .unwrap()
-            .get_multiplexed_async_connection()
-            .await
-            .unwrap()
-    }
-}
-
-impl Drop for TestRedis {
-    fn drop(&mut self) {
-        // Runs on failure too; synchronous because Drop cannot await.
-        let Ok(client) = redis::Client::open(self.url.as_str()) else {
-            return;
-        };
-        let Ok(mut c) = client.get_connection_with_timeout(Duration::from_secs(3)) else {
-            return;
-        };
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{}*", self.prefix))
-            .query(&mut c)
-            .unwrap_or_default();
-        if !keys.is_empty() {
-            let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query(&mut c);
-        }
+        ..support::config(culture)
     }
 }
 
@@ -339,11 +186,7 @@ async fn persisted_queries_are_shared_through_redis() {
         return;
     };
     let culture = culture().await;
-    let shared = GatewayConfig {
-        redis_url: Some(redis.url.clone()),
-        redis_prefix: redis.prefix.clone(),
-        ..config(&culture)
-    };
+    let shared = redis.shared(config(&culture));
     let a = Gateway::start(shared.clone()).await;
     let b = Gateway::start(shared).await;
     let hash = sha256_hex(EVENTS);
@@ -374,12 +217,7 @@ async fn persisted_queries_are_shared_through_redis() {
     assert!((1..=24 * 3600).contains(&ttl), "ttl {ttl}");
 
     // A third gateway starting later sees the hash too (nothing is kept only in process).
-    let c3 = Gateway::start(GatewayConfig {
-        redis_url: Some(redis.url.clone()),
-        redis_prefix: redis.prefix.clone(),
-        ..config(&culture)
-    })
-    .await;
+    let c3 = Gateway::start(redis.shared(config(&culture))).await;
     let hit = c3
         .get(&[("extensions", &persisted(&hash).to_string())])
         .await;
@@ -395,8 +233,7 @@ async fn persisted_queries_are_shared_through_redis() {
 async fn persisted_queries_survive_a_redis_outage() {
     let culture = culture().await;
     let gw = Gateway::start(GatewayConfig {
-        // Nothing listens on the discard port.
-        redis_url: Some("redis://127.0.0.1:9/0".into()),
+        redis_url: Some(UNREACHABLE_REDIS.into()),
         ..config(&culture)
     })
     .await;

@@ -3,22 +3,19 @@
 //! extensions with their batching, errors, a service going down and coming back, a contract
 //! change picked up by re-reflection, and subscriptions.
 
-use std::net::SocketAddr;
+mod support;
+
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use chrono::Utc;
-use futures::{SinkExt, StreamExt};
-use http_body_util::{BodyExt, Full};
-use patto_culture::{Migrator, demo, store::Store};
 use patto_gateway::GatewayConfig;
 use patto_service_kit::Principal;
 use patto_service_kit::demo::citizen;
 use patto_service_kit::testing::{self, TestServer};
 use patto_service_kit::token::DevIssuer;
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
+use support::{Gateway, next_json, send_json};
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 
@@ -44,87 +41,30 @@ fn palermo_system() -> String {
     })
 }
 
-struct Gateway {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), patto_gateway::GatewayError>>,
+/// The gateway in front of `culture` and of a social service that is not running (its contract
+/// embedded), trusting the dev issuer, re-reflecting every `reflect_interval`.
+fn config(culture: &TestServer, reflect_interval: Duration) -> GatewayConfig {
+    GatewayConfig {
+        backends: vec![
+            ("culture".into(), culture.url()),
+            // Nothing listens there: the gateway must fall back to the embedded contract.
+            ("social".into(), "http://127.0.0.1:9".into()),
+        ],
+        reflect_interval,
+        reflect_timeout: Duration::from_secs(5),
+        introspection: true,
+        authenticator: Arc::new(issuer().verifier()),
+        ..support::config(culture)
+    }
 }
 
 impl Gateway {
-    async fn start(culture: &str, reflect_interval: Duration) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let config = GatewayConfig {
-            http_addr: addr,
-            backends: vec![
-                ("culture".into(), culture.into()),
-                // Nothing listens there: the gateway must fall back to the embedded contract.
-                ("social".into(), "http://127.0.0.1:9".into()),
-            ],
-            reflect_interval,
-            reflect_timeout: Duration::from_secs(5),
-            operation_timeout: Duration::from_secs(10),
-            introspection: true,
-            shutdown_grace: Duration::from_secs(5),
-            authenticator: Arc::new(issuer().verifier()),
-            ..GatewayConfig::default()
-        };
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(patto_gateway::run(config, listener, async {
-            let _ = stopped.await;
-        }));
-        Self {
-            addr,
-            stop: Some(stop),
-            task,
-        }
-    }
-
-    async fn stop(mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        self.task.await.unwrap().expect("clean gateway stop");
-    }
-
-    async fn request(
-        &self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: &str,
-    ) -> (u16, String, String) {
-        let stream = tokio::net::TcpStream::connect(self.addr).await.unwrap();
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                .await
-                .unwrap();
-        tokio::spawn(conn);
-        let mut req = hyper::Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", "localhost");
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let resp = sender
-            .send_request(req.body(Full::new(Bytes::from(body.to_owned()))).unwrap())
-            .await
-            .unwrap();
-        let status = resp.status().as_u16();
-        let media = resp
-            .headers()
-            .get("content-type")
-            .map(|v| v.to_str().unwrap().to_owned())
-            .unwrap_or_default();
-        let body = resp.into_body().collect().await.unwrap().to_bytes();
-        (status, media, String::from_utf8_lossy(&body).into_owned())
-    }
-
+    /// [`Gateway::graphql_with`] without variables or extra headers.
     async fn graphql(&self, query: &str) -> Value {
         self.graphql_with(query, json!({}), &[]).await
     }
 
+    /// POSTs `query` as Palermo's system, unless `extra` names another `authorization`.
     async fn graphql_with(&self, query: &str, variables: Value, extra: &[(&str, &str)]) -> Value {
         let system = palermo_system();
         let mut headers = vec![
@@ -139,53 +79,52 @@ impl Gateway {
         }
         headers.extend_from_slice(extra);
         let body = json!({"query": query, "variables": variables}).to_string();
-        let (_, _, body) = self.request("POST", "/graphql", &headers, &body).await;
-        serde_json::from_str(&body).unwrap()
+        let reply = self.send("POST", "/graphql", &headers, &body).await;
+        serde_json::from_str(&reply.text).unwrap()
     }
 }
 
+/// The culture service, trusting the dev issuer.
 async fn culture_app() -> patto_service_kit::GrpcApp {
-    let store = Store::new(testing::sqlite::<Migrator>().await, "test");
-    demo::seed(&store, Utc::now() - chrono::Duration::hours(1))
+    support::culture_app()
         .await
-        .unwrap();
-    patto_culture::app(store).with_authenticator(Arc::new(issuer().verifier()))
+        .with_authenticator(Arc::new(issuer().verifier()))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn graphql_over_http_follows_the_spec() {
     let culture = TestServer::start(culture_app().await).await;
-    let gw = Gateway::start(&culture.url(), Duration::from_secs(60)).await;
+    let gw = Gateway::start(config(&culture, Duration::from_secs(60))).await;
     let q = r#"{"query":"{ municipality(istatCode: \"082053\") { name } }"}"#;
     let json = [("content-type", "application/json")];
 
-    let (status, media, body) = gw
-        .request(
+    let reply = gw
+        .send(
             "POST",
             "/graphql",
             &[json[0], ("accept", GRAPHQL_RESPONSE)],
             q,
         )
         .await;
-    assert_eq!((status, media.as_str()), (200, GRAPHQL_RESPONSE));
+    assert_eq!((reply.status, reply.media()), (200, GRAPHQL_RESPONSE));
     assert_eq!(
-        serde_json::from_str::<Value>(&body).unwrap()["data"]["municipality"]["name"],
+        serde_json::from_str::<Value>(&reply.text).unwrap()["data"]["municipality"]["name"],
         "Palermo"
     );
 
-    let (status, media, _) = gw
-        .request(
+    let reply = gw
+        .send(
             "POST",
             "/graphql",
             &[json[0], ("accept", "application/json")],
             q,
         )
         .await;
-    assert_eq!((status, media.as_str()), (200, "application/json"));
+    assert_eq!((reply.status, reply.media()), (200, "application/json"));
 
     let bad = r#"{"query":"{ municipality(istatCode: \"082053\") { nope } }"}"#;
-    let (status, _, body) = gw
-        .request(
+    let reply = gw
+        .send(
             "POST",
             "/graphql",
             &[json[0], ("accept", GRAPHQL_RESPONSE)],
@@ -193,43 +132,42 @@ async fn graphql_over_http_follows_the_spec() {
         )
         .await;
     assert_eq!(
-        status, 400,
-        "a request that cannot run is a 400 with graphql-response+json: {body}"
+        reply.status, 400,
+        "a request that cannot run is a 400 with graphql-response+json: {}",
+        reply.text
     );
-    let (status, _, _) = gw
-        .request(
+    let reply = gw
+        .send(
             "POST",
             "/graphql",
             &[json[0], ("accept", "application/json")],
             bad,
         )
         .await;
-    assert_eq!(status, 200, "legacy application/json keeps 200");
+    assert_eq!(reply.status, 200, "legacy application/json keeps 200");
 
-    let (status, _, _) = gw
-        .request("POST", "/graphql", &[("content-type", "text/plain")], q)
+    let reply = gw
+        .send("POST", "/graphql", &[("content-type", "text/plain")], q)
         .await;
-    assert_eq!(status, 415);
-    let (status, _, _) = gw
-        .request("POST", "/graphql", &[json[0]], "{not json")
+    assert_eq!(reply.status, 415);
+    let reply = gw.send("POST", "/graphql", &[json[0]], "{not json").await;
+    assert_eq!(reply.status, 400);
+    let reply = gw
+        .send("POST", "/graphql", &[json[0], ("accept", "text/html")], q)
         .await;
-    assert_eq!(status, 400);
-    let (status, _, _) = gw
-        .request("POST", "/graphql", &[json[0], ("accept", "text/html")], q)
-        .await;
-    assert_eq!(status, 406);
+    assert_eq!(reply.status, 406);
 
-    let (status, _, body) = gw
-        .request("GET", "/graphql?query=%7B%20__typename%20%7D", &[], "")
+    let reply = gw
+        .send("GET", "/graphql?query=%7B%20__typename%20%7D", &[], "")
         .await;
     assert_eq!(
-        (status, body.as_str()),
+        (reply.status, reply.text.as_str()),
         (200, r#"{"data":{"__typename":"Query"}}"#)
     );
-    let (status, _, _) = gw.request("GET", "/graphql?query=mutation%20%7B%20cancelBooking(bookingId%3A%22x%22)%20%7B%20booking%20%7B%20id%20%7D%20%7D%20%7D", &[], "").await;
-    assert_eq!(status, 405, "no mutation over GET");
-    let (status, _, _) = gw.request("GET", "/graphql", &[], "").await;
-    assert_eq!(status, 400);
+    let reply = gw.send("GET", "/graphql?query=mutation%20%7B%20cancelBooking(bookingId%3A%22x%22)%20%7B%20booking%20%7B%20id%20%7D%20%7D%20%7D", &[], "").await;
+    assert_eq!(reply.status, 405, "no mutation over GET");
+    let reply = gw.send("GET", "/graphql", &[], "").await;
+    assert_eq!(reply.status, 400);
 
     // Abusive documents are refused before any backend call; oversized bodies with 413.
     let accept = [json[0], ("accept", GRAPHQL_RESPONSE)];
@@ -238,15 +176,16 @@ async fn graphql_over_http_follows_the_spec() {
         "__schema { types { fields { type { ofType { ".repeat(10),
         " } } } } }".repeat(10)
     );
-    let (status, _, body) = gw
-        .request(
+    let reply = gw
+        .send(
             "POST",
             "/graphql",
             &accept,
             &json!({ "query": depth_50 }).to_string(),
         )
         .await;
-    assert_eq!(status, 400, "{body}");
+    let body = reply.text;
+    assert_eq!(reply.status, 400, "{body}");
     assert!(body.contains("depth"), "{body}");
     // Just past the gateway's own depth limit (the parser refuses depth 50 even earlier).
     let depth_18 = format!(
@@ -254,20 +193,22 @@ async fn graphql_over_http_follows_the_spec() {
         "ofType { ".repeat(14),
         " }".repeat(14)
     );
-    let (status, _, body) = gw
-        .request(
+    let reply = gw
+        .send(
             "POST",
             "/graphql",
             &accept,
             &json!({ "query": depth_18 }).to_string(),
         )
         .await;
-    assert_eq!(status, 400, "{body}");
+    let body = reply.text;
+    assert_eq!(reply.status, 400, "{body}");
     assert!(body.contains("nested too deep"), "{body}");
     let aliases: String = (0..10_000).map(|i| format!("a{i}: __typename ")).collect();
     let query = json!({ "query": format!("{{ {aliases} }}") }).to_string();
-    let (status, _, body) = gw.request("POST", "/graphql", &accept, &query).await;
-    assert_eq!(status, 400);
+    let reply = gw.send("POST", "/graphql", &accept, &query).await;
+    let body = reply.text;
+    assert_eq!(reply.status, 400);
     assert!(
         body.contains("ALIAS_LIMIT") && body.contains("10000 aliases"),
         "{body}"
@@ -291,21 +232,22 @@ async fn graphql_over_http_follows_the_spec() {
     };
     assert_eq!(status, "413");
 
-    let (status, _, sdl) = gw.request("GET", "/schema.graphql", &[], "").await;
-    assert_eq!(status, 200);
-    assert!(sdl.contains("type Event") && sdl.contains("bookEvent("));
-    let (status, _, page) = gw.request("GET", "/", &[], "").await;
-    assert!(status == 200 && page.contains("graphiql"));
-    let (status, _, ready) = gw.request("GET", "/health/ready", &[], "").await;
-    assert_eq!(status, 200);
-    let ready: Value = serde_json::from_str(&ready).unwrap();
+    let sdl = gw.send("GET", "/schema.graphql", &[], "").await;
+    assert_eq!(sdl.status, 200);
+    assert!(sdl.text.contains("type Event") && sdl.text.contains("bookEvent("));
+    let page = gw.send("GET", "/", &[], "").await;
+    assert!(page.status == 200 && page.text.contains("graphiql"));
+    let ready = gw.send("GET", "/health/ready", &[], "").await;
+    assert_eq!(ready.status, 200);
+    let ready: Value = serde_json::from_str(&ready.text).unwrap();
     assert_eq!(
         ready["contracts"],
         json!({"culture": "reflection", "social": "embedded"})
     );
-    let (status, _, metrics) = gw.request("GET", "/metrics", &[], "").await;
+    let reply = gw.send("GET", "/metrics", &[], "").await;
+    let metrics = reply.text;
     assert!(
-        status == 200 && metrics.contains("patto_gateway_operations_total"),
+        reply.status == 200 && metrics.contains("patto_gateway_operations_total"),
         "{metrics}"
     );
     assert!(
@@ -334,7 +276,7 @@ async fn graphql_over_http_follows_the_spec() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn joins_errors_and_batching_over_real_services() {
     let culture = TestServer::start(culture_app().await).await;
-    let gw = Gateway::start(&culture.url(), Duration::from_secs(60)).await;
+    let gw = Gateway::start(config(&culture, Duration::from_secs(60))).await;
 
     // Root query with a ref resolved through LookupVenues, and a connection.
     let out = gw
@@ -468,7 +410,7 @@ async fn joins_errors_and_batching_over_real_services() {
 async fn a_stopped_service_spoils_only_its_fields() {
     let culture = TestServer::start(culture_app().await).await;
     let addr = culture.addr;
-    let gw = Gateway::start(&culture.url(), Duration::from_secs(60)).await;
+    let gw = Gateway::start(config(&culture, Duration::from_secs(60))).await;
     let q = r#"{ municipality(istatCode: "082053") { name events(first: 1) { name } } }"#;
     let before = gw.graphql(q).await;
     assert!(before["data"]["municipality"]["events"][0]["name"].is_string());
@@ -544,8 +486,8 @@ fn newer_culture_descriptors() -> &'static [u8] {
 async fn a_new_field_appears_after_re_reflection() {
     let culture = TestServer::start(culture_app().await).await;
     let addr = culture.addr;
-    let gw = Gateway::start(&culture.url(), Duration::from_secs(1)).await;
-    let (_, _, sdl) = gw.request("GET", "/schema.graphql", &[], "").await;
+    let gw = Gateway::start(config(&culture, Duration::from_secs(1))).await;
+    let sdl = gw.send("GET", "/schema.graphql", &[], "").await.text;
     assert!(!sdl.contains("accessibilityNotes"));
 
     culture.stop().await.unwrap();
@@ -559,7 +501,7 @@ async fn a_new_field_appears_after_re_reflection() {
     .await;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let (_, _, sdl) = gw.request("GET", "/schema.graphql", &[], "").await;
+        let sdl = gw.send("GET", "/schema.graphql", &[], "").await.text;
         if sdl.contains("accessibilityNotes") {
             break;
         }
@@ -580,34 +522,18 @@ async fn a_new_field_appears_after_re_reflection() {
 /// Subscriptions over WebSocket (graphql-transport-ws), fed by the server-streaming RPC.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn subscriptions_follow_a_server_stream() {
-    use tokio_tungstenite::tungstenite::Message;
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-
     let culture = TestServer::start(culture_app().await).await;
-    let gw = Gateway::start(&culture.url(), Duration::from_secs(60)).await;
-    let mut request = format!("ws://{}/graphql", gw.addr)
-        .into_client_request()
-        .unwrap();
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        "graphql-transport-ws".parse().unwrap(),
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    ws.send(Message::Text(
-        json!({"type": "connection_init"}).to_string().into(),
-    ))
-    .await
-    .unwrap();
-    let ack = next_json(&mut ws).await;
+    let gw = Gateway::start(config(&culture, Duration::from_secs(60))).await;
+    let mut ws = gw.websocket(&[]).await.unwrap();
+    send_json(&mut ws, json!({"type": "connection_init"})).await;
+    let ack = next_json(&mut ws).await.expect("a message");
     assert_eq!(ack["type"], "connection_ack");
-    ws.send(Message::Text(
-        json!({"id": "1", "type": "subscribe", "payload": {"query": "subscription { eventAvailability(eventId: \"evt-082053-01-1\") { eventId seatsAvailable status } }"}})
-            .to_string()
-            .into(),
-    ))
-    .await
-    .unwrap();
-    let first = next_json(&mut ws).await;
+    send_json(
+        &mut ws,
+        json!({"id": "1", "type": "subscribe", "payload": {"query": "subscription { eventAvailability(eventId: \"evt-082053-01-1\") { eventId seatsAvailable status } }"}}),
+    )
+    .await;
+    let first = next_json(&mut ws).await.expect("a message");
     assert_eq!(first["type"], "next", "{first}");
     let seats = first["payload"]["data"]["eventAvailability"]["seatsAvailable"]
         .as_i64()
@@ -621,7 +547,7 @@ async fn subscriptions_follow_a_server_stream() {
         )
         .await;
     assert!(booked["errors"].is_null(), "{booked}");
-    let update = next_json(&mut ws).await;
+    let update = next_json(&mut ws).await.expect("a message");
     assert_eq!(
         update["payload"]["data"]["eventAvailability"]["seatsAvailable"]
             .as_i64()
@@ -631,28 +557,4 @@ async fn subscriptions_follow_a_server_stream() {
     ws.close(None).await.ok();
     gw.stop().await;
     culture.stop().await.unwrap();
-}
-
-async fn next_json<S>(ws: &mut S) -> Value
-where
-    S: futures::Stream<
-            Item = Result<
-                tokio_tungstenite::tungstenite::Message,
-                tokio_tungstenite::tungstenite::Error,
-            >,
-        > + Unpin,
-{
-    loop {
-        match tokio::time::timeout(Duration::from_secs(10), ws.next())
-            .await
-            .expect("a message")
-            .unwrap()
-            .unwrap()
-        {
-            tokio_tungstenite::tungstenite::Message::Text(t) => {
-                return serde_json::from_str(&t).unwrap();
-            }
-            _ => continue,
-        }
-    }
 }

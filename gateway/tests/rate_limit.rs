@@ -3,24 +3,19 @@
 //! `redis://127.0.0.1:6379`) for the limits shared by replicas. Redis tests skip with a note when
 //! Redis is unreachable, unless `PATTO_REQUIRE_REDIS=1`.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+mod support;
 
-use bytes::Bytes;
-use chrono::Utc;
+use std::sync::Arc;
+
 use futures::future::BoxFuture;
-use futures::{SinkExt, StreamExt};
-use http_body_util::{BodyExt, Full};
-use patto_culture::{Migrator, demo, store::Store};
 use patto_gateway::GatewayConfig;
 use patto_service_kit::Principal;
 use patto_service_kit::auth::Authenticator;
-use patto_service_kit::testing::{self, HeaderPrincipal, PRINCIPAL_HEADER, TestServer};
-use serde_json::{Value, json};
-use tokio::sync::oneshot;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use patto_service_kit::testing::{HeaderPrincipal, PRINCIPAL_HEADER, TestServer};
+use serde_json::json;
+use support::{
+    Gateway, Reply, TestRedis, UNREACHABLE_REDIS, culture, next_json, send_json, subscribe,
+};
 
 const QUERY: &str = "{ __typename }";
 
@@ -58,265 +53,27 @@ impl Authenticator for TestAuth {
     }
 }
 
-struct Reply {
-    status: u16,
-    headers: http::HeaderMap,
-    body: Value,
-}
-
-impl Reply {
-    fn code(&self) -> &str {
-        self.body["errors"][0]["extensions"]["code"]
-            .as_str()
-            .unwrap_or("")
-    }
-
-    fn retry_after(&self) -> u64 {
-        self.headers
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    }
-}
-
-struct Gateway {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), patto_gateway::GatewayError>>,
-}
-
 impl Gateway {
-    async fn start(config: GatewayConfig) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let config = GatewayConfig {
-            http_addr: addr,
-            ..config
-        };
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(patto_gateway::run(config, listener, async {
-            let _ = stopped.await;
-        }));
-        Self {
-            addr,
-            stop: Some(stop),
-            task,
-        }
-    }
-
-    async fn stop(mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        self.task.await.unwrap().expect("clean gateway stop");
-    }
-
-    async fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
-        let stream = tokio::net::TcpStream::connect(self.addr).await.unwrap();
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                .await
-                .unwrap();
-        tokio::spawn(conn);
-        let mut req = hyper::Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", "localhost")
-            .header("content-type", "application/json");
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let resp = sender
-            .send_request(req.body(Full::new(Bytes::from(body.to_owned()))).unwrap())
-            .await
-            .unwrap();
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        let body = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-        Reply {
-            status,
-            headers,
-            body,
-        }
-    }
-
     /// POSTs `query` as the caller `who` (`x-test-principal`; empty for anonymous).
     async fn post_as(&self, who: &str, query: &str, extra: &[(&str, &str)]) -> Reply {
-        let mut headers = extra.to_vec();
+        let mut headers = vec![("content-type", "application/json")];
+        headers.extend_from_slice(extra);
         if !who.is_empty() {
             headers.push((PRINCIPAL_HEADER, who));
         }
         let body = json!({"query": query}).to_string();
         self.send("POST", "/graphql", &headers, &body).await
     }
-
-    async fn metric(&self, name: &str) -> u64 {
-        let reply = self.send("GET", "/metrics", &[], "").await;
-        reply
-            .body
-            .as_str()
-            .unwrap_or("")
-            .lines()
-            .find_map(|l| l.strip_prefix(name).map(str::trim))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    }
-
-    async fn websocket(
-        &self,
-        headers: &[(&str, &str)],
-    ) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
-        let mut request = format!("ws://{}/graphql", self.addr)
-            .into_client_request()
-            .unwrap();
-        request.headers_mut().insert(
-            "sec-websocket-protocol",
-            "graphql-transport-ws".parse().unwrap(),
-        );
-        for (k, v) in headers {
-            request.headers_mut().insert(
-                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                v.parse().unwrap(),
-            );
-        }
-        tokio_tungstenite::connect_async(request)
-            .await
-            .map(|(ws, _)| ws)
-    }
 }
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// The next text message as JSON, or `None` once the server closes the connection.
-async fn next_json(ws: &mut Ws) -> Option<Value> {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(10), ws.next())
-            .await
-            .expect("a message in time")
-        {
-            Some(Ok(Message::Text(t))) => return Some(serde_json::from_str(&t).unwrap()),
-            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
-            Some(Ok(_)) => continue,
-        }
-    }
-}
-
-async fn send_json(ws: &mut Ws, value: Value) {
-    ws.send(Message::Text(value.to_string().into()))
-        .await
-        .unwrap();
-}
-
-/// Subscribes with `query` and returns the first `next` payload.
-async fn subscribe(ws: &mut Ws, id: &str, query: &str) -> Value {
-    send_json(
-        ws,
-        json!({"id": id, "type": "subscribe", "payload": {"query": query}}),
-    )
-    .await;
-    loop {
-        let msg = next_json(ws).await.expect("the connection stays open");
-        if msg["type"] == "next" && msg["id"] == id {
-            return msg["payload"].clone();
-        }
-    }
-}
-
-async fn culture() -> TestServer {
-    let store = Store::new(testing::sqlite::<Migrator>().await, "test");
-    demo::seed(&store, Utc::now() - chrono::Duration::hours(1))
-        .await
-        .unwrap();
-    TestServer::start(patto_culture::app(store)).await
-}
-
+/// The shared gateway configuration, with callers named by [`TestAuth`] and these limits per
+/// minute.
 fn config(culture: &TestServer, per_principal: u32, per_comune: u32) -> GatewayConfig {
     GatewayConfig {
-        backends: vec![("culture".into(), culture.url())],
-        reflect_interval: Duration::from_secs(3600),
-        operation_timeout: Duration::from_secs(10),
-        shutdown_grace: Duration::from_secs(5),
         authenticator: Arc::new(TestAuth),
         rate_limit_per_minute: per_principal,
         rate_limit_comune_per_minute: per_comune,
-        ..GatewayConfig::default()
-    }
-}
-
-/// A Redis for one test: its own key prefix, whose keys are deleted when the test ends.
-struct TestRedis {
-    url: String,
-    prefix: String,
-}
-
-impl TestRedis {
-    /// `None` (with a note) when Redis is unreachable, unless `PATTO_REQUIRE_REDIS=1`.
-    async fn connect(test: &str) -> Option<Self> {
-        let url = std::env::var("PATTO_TEST_REDIS_URL")
-            .ok()
-            .filter(|u| !u.is_empty())
-            .unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned());
-        let reachable = async {
-            let client = redis::Client::open(url.as_str()).ok()?;
-            let mut c = tokio::time::timeout(
-                Duration::from_secs(3),
-                client.get_multiplexed_async_connection(),
-            )
-            .await
-            .ok()?
-            .ok()?;
-            redis::cmd("PING").query_async::<String>(&mut c).await.ok()
-        }
-        .await
-        .is_some();
-        if !reachable {
-            assert!(
-                std::env::var("PATTO_REQUIRE_REDIS").as_deref() != Ok("1"),
-                "PATTO_REQUIRE_REDIS=1 but Redis at {url} is unreachable"
-            );
-            eprintln!("note: {test} skipped: Redis at {url} is unreachable");
-            return None;
-        }
-        Some(Self {
-            url,
-            prefix: format!("patto-test:{}:", uuid::Uuid::new_v4()),
-        })
-    }
-
-    async fn keys(&self) -> Vec<String> {
-        let mut c = redis::Client::open(self.url.as_str())
-            .unwrap()
-            .get_multiplexed_async_connection()
-            .await
-            .unwrap();
-        redis::cmd("KEYS")
-            .arg(format!("{}*", self.prefix))
-            .query_async(&mut c)
-            .await
-            .unwrap()
-    }
-}
-
-impl Drop for TestRedis {
-    fn drop(&mut self) {
-        // Runs on failure too; synchronous because Drop cannot await.
-        let Ok(client) = redis::Client::open(self.url.as_str()) else {
-            return;
-        };
-        let Ok(mut c) = client.get_connection_with_timeout(Duration::from_secs(3)) else {
-            return;
-        };
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{}*", self.prefix))
-            .query(&mut c)
-            .unwrap_or_default();
-        if !keys.is_empty() {
-            let _: redis::RedisResult<()> = redis::cmd("DEL").arg(keys).query(&mut c);
-        }
+        ..support::config(culture)
     }
 }
 
@@ -344,7 +101,10 @@ async fn credentials_are_checked_before_anything_runs() {
         .send(
             "GET",
             "/graphql?query=%7B__typename%7D",
-            &[(PRINCIPAL_HEADER, "bad")],
+            &[
+                ("content-type", "application/json"),
+                (PRINCIPAL_HEADER, "bad"),
+            ],
             "",
         )
         .await;
@@ -513,11 +273,7 @@ async fn two_gateways_share_one_limit_through_redis() {
         return;
     };
     let culture = culture().await;
-    let shared = GatewayConfig {
-        redis_url: Some(redis.url.clone()),
-        redis_prefix: redis.prefix.clone(),
-        ..config(&culture, N as u32, 4)
-    };
+    let shared = redis.shared(config(&culture, N as u32, 4));
     let gws = [
         Gateway::start(shared.clone()).await,
         Gateway::start(shared).await,
@@ -580,8 +336,7 @@ async fn two_gateways_share_one_limit_through_redis() {
 async fn limits_fall_back_in_process_when_redis_is_down() {
     let culture = culture().await;
     let gw = Gateway::start(GatewayConfig {
-        // Nothing listens on the discard port.
-        redis_url: Some("redis://127.0.0.1:9/0".into()),
+        redis_url: Some(UNREACHABLE_REDIS.into()),
         ..config(&culture, 2, 0)
     })
     .await;

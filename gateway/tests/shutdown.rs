@@ -1,13 +1,13 @@
 //! SIGTERM to the gateway binary under load: GraphQL operations in flight when the signal
 //! arrives all complete, and the process exits 0.
 
+mod support;
+
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
-use patto_culture::{Migrator, demo, store::Store};
 use patto_service_kit::testing::{self, TestServer};
 use sea_orm::TransactionTrait;
 
@@ -36,9 +36,8 @@ impl patto_service_kit::auth::Authenticator for Arrivals {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigterm_drains_operations_in_flight_and_exits_zero() {
-    let db = testing::sqlite::<Migrator>().await;
-    let store = Store::new(db.clone(), "t");
-    demo::seed(&store, Utc::now()).await.unwrap();
+    let store = support::culture_store().await;
+    let db = store.db().clone();
     let arrivals = Arc::new(AtomicUsize::new(0));
     let culture = TestServer::start(
         patto_culture::app(store).with_authenticator(Arc::new(Arrivals(arrivals.clone()))),

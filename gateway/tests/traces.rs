@@ -5,6 +5,8 @@
 //!
 //! Alone in its test binary: it installs the process-wide tracing subscriber.
 
+mod support;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,9 +17,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use opentelemetry_proto::tonic::trace::v1::Span;
-use patto_culture::{Migrator, demo, store::Store};
 use patto_service_kit::telemetry::{Settings, init_with};
-use patto_service_kit::testing::{TestServer, sqlite};
+use support::{Gateway, culture};
 
 #[derive(Clone, Default)]
 struct Collector(Arc<Mutex<Vec<Span>>>);
@@ -62,32 +63,20 @@ async fn one_trace_from_the_gateway_to_the_database() {
     )
     .expect("telemetry");
 
-    let store = Store::new(sqlite::<Migrator>().await, "t");
-    demo::seed(&store, chrono::Utc::now()).await.unwrap();
-    let culture = TestServer::start(patto_culture::app(store)).await;
-    let gw_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let gateway = gw_listener.local_addr().unwrap();
-    let config = patto_gateway::GatewayConfig {
-        http_addr: gateway,
-        backends: vec![("culture".into(), culture.url())],
-        reflect_interval: Duration::from_secs(3600),
+    let culture = culture().await;
+    let gw = Gateway::start(patto_gateway::GatewayConfig {
         reflect_timeout: Duration::from_secs(5),
-        operation_timeout: Duration::from_secs(10),
         introspection: true,
-        shutdown_grace: Duration::from_secs(5),
-        ..patto_gateway::GatewayConfig::default()
-    };
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let gw = tokio::spawn(patto_gateway::run(config, gw_listener, async {
-        let _ = stopped.await;
-    }));
+        ..support::config(&culture)
+    })
+    .await;
 
     // The caller's own trace, continued by the gateway.
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let traceparent = format!("00-{trace_id}-00f067aa0ba902b7-01");
     let body = serde_json::json!({"query": r#"{ events(istatCode: "082053", first: 1) { nodes { name } } }"#}).to_string();
     let (status, out) = patto_service_kit::testing::post_json(
-        gateway,
+        gw.addr,
         "/graphql",
         &[("traceparent", &traceparent)],
         &body,
@@ -97,8 +86,7 @@ async fn one_trace_from_the_gateway_to_the_database() {
     let out: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert!(out["errors"].is_null(), "{out}");
 
-    let _ = stop.send(());
-    gw.await.unwrap().unwrap();
+    gw.stop().await;
     culture.stop().await.unwrap();
     telemetry.shutdown();
 
