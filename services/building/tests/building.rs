@@ -18,11 +18,11 @@ use patto_building::{Migrator, demo};
 use patto_proto::building::v1 as pb;
 use patto_proto::building::v1::building_service_client::BuildingServiceClient;
 use patto_proto::common::v1 as common;
-use patto_proto::common::v1::audit_service_client::AuditServiceClient;
 use patto_proto::common::v1::indicators_service_client::IndicatorsServiceClient;
-use patto_service_kit::audit::PURPOSE_HEADER;
 use patto_service_kit::demo::citizen;
-use patto_service_kit::testing::{self, HeaderPrincipal, TestPostgres, TestServer, Who};
+use patto_service_kit::testing::{
+    self, HeaderPrincipal, Outcome, TestPostgres, TestServer, Who, personal_data_reads, read_row,
+};
 use sea_orm::DatabaseConnection;
 use tonic::Code;
 use tonic::transport::Channel;
@@ -1217,39 +1217,6 @@ async fn demo_data_covers_every_comune_and_seeds_once() {
     );
 }
 
-/// What a cell of the access matrix expects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    /// Answered, with the citizen's data.
-    Sees,
-    /// Answered, without it (an operator of another comune gets its own comune's rows only).
-    Nothing,
-    /// Done.
-    Done,
-    /// Refused: signed in, not allowed.
-    Denied,
-    /// Refused: sign in first.
-    SignIn,
-}
-
-fn refusal(outcome: Outcome) -> Option<Code> {
-    match outcome {
-        Outcome::Denied => Some(Code::PermissionDenied),
-        Outcome::SignIn => Some(Code::Unauthenticated),
-        _ => None,
-    }
-}
-
-fn assert_refused<T: std::fmt::Debug>(
-    answer: Result<T, tonic::Status>,
-    expected: Outcome,
-    cell: &str,
-) {
-    let code = refusal(expected).unwrap_or_else(|| panic!("{cell}: {expected:?} is no refusal"));
-    let e = answer.expect_err(cell);
-    assert_eq!(e.code(), code, "{cell}: {e:?}");
-}
-
 /// Who may follow a citizen's permit, list their permits and properties, edit their draft and
 /// assign their filed permit: the citizen, another citizen, an operator of the permit's comune
 /// (Altavilla), an operator and a system of Bagheria, an anonymous caller. Every cell is asserted
@@ -1334,7 +1301,7 @@ async fn access_matrix() {
             let mut stream = answer.expect("follows").into_inner();
             assert_eq!(next(&mut stream).await.permit_id, filed.id, "{who:?}");
         } else {
-            assert_refused(answer, follow, &format!("{who:?} following"));
+            follow.assert_refused(answer, &format!("{who:?} following"));
         }
 
         // Listing the citizen's permits, and the owner's properties (the same rule, on units).
@@ -1388,12 +1355,9 @@ async fn access_matrix() {
                 );
             }
             refused => {
-                assert_refused(permits, refused, &format!("{who:?} listing permits"));
-                assert_refused(
-                    properties,
-                    refused,
-                    &format!("{who_for_owner:?} listing properties"),
-                );
+                refused.assert_refused(permits, &format!("{who:?} listing permits"));
+                refused
+                    .assert_refused(properties, &format!("{who_for_owner:?} listing properties"));
             }
         }
 
@@ -1411,7 +1375,7 @@ async fn access_matrix() {
             let p = answer.expect("edits").into_inner().permit.unwrap();
             assert_eq!(p.subject, changed.subject, "{who:?}");
         } else {
-            assert_refused(answer, edit, &format!("{who:?} editing"));
+            edit.assert_refused(answer, &format!("{who:?} editing"));
         }
 
         // An operator-side move: assigning the filed permit.
@@ -1426,7 +1390,7 @@ async fn access_matrix() {
             let p = answer.expect("assigns").into_inner().permit.unwrap();
             assert_eq!(status(&p), pb::BuildingPermitStatus::Istruttoria);
         } else {
-            assert_refused(answer, assign, &format!("{who:?} assigning"));
+            assign.assert_refused(answer, &format!("{who:?} assigning"));
         }
     }
 
@@ -1456,25 +1420,15 @@ async fn access_matrix() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operators_reads_of_permits_are_recorded_for_the_applicant() {
     let mut f = start(testing::sqlite::<Migrator>().await).await;
-    let audit = AuditServiceClient::new(f.channel.clone());
     let me = citizen(40).fiscal_code;
     let permit = create(&mut f, new_draft(pb::BuildingPermitKind::Cila, 40)).await;
-    let log = |who: Who, fiscal_code: &str, istat_code: &str| {
-        let mut audit = audit.clone();
-        let request = who.request(common::ListPersonalDataReadsRequest {
-            fiscal_code: fiscal_code.into(),
-            istat_code: istat_code.into(),
-            page: None,
-        });
-        async move { audit.list_personal_data_reads(request).await }
-    };
     let lookup = |who: Who| {
-        let mut request = who.request(pb::LookupBuildingPermitsRequest {
-            keys: vec![permit.id.clone()],
-        });
-        request
-            .metadata_mut()
-            .insert(PURPOSE_HEADER, "pdnd-sue-7".parse().unwrap());
+        let request = who.request_with_purpose(
+            pb::LookupBuildingPermitsRequest {
+                keys: vec![permit.id.clone()],
+            },
+            "pdnd-sue-7",
+        );
         let mut client = f.client.clone();
         async move { client.lookup_building_permits(request).await }
     };
@@ -1482,11 +1436,10 @@ async fn operators_reads_of_permits_are_recorded_for_the_applicant() {
     // The applicant reads their own permit: nothing to record.
     let own = lookup(Who::citizen(&me)).await.unwrap().into_inner();
     assert_eq!(own.items.len(), 1);
-    let mine = log(Who::citizen(&me), "", "").await.unwrap().into_inner();
-    assert!(
-        mine.items.is_empty(),
-        "own reads are not recorded: {mine:?}"
-    );
+    let mine = personal_data_reads(&f.channel, &Who::citizen(&me), "", "")
+        .await
+        .unwrap();
+    assert!(mine.is_empty(), "own reads are not recorded: {mine:?}");
 
     // An Altavilla operator reads it, declaring the purpose; Bagheria's sees nothing, and nothing
     // is recorded of what it did not read.
@@ -1495,40 +1448,38 @@ async fn operators_reads_of_permits_are_recorded_for_the_applicant() {
     let none = lookup(Who::operator(BAGHERIA)).await.unwrap().into_inner();
     assert!(none.items.is_empty());
 
-    let mine = log(Who::citizen(&me), "", "").await.unwrap().into_inner();
-    assert_eq!(mine.items.len(), 1, "{mine:?}");
-    let r = &mine.items[0];
+    let mine = personal_data_reads(&f.channel, &Who::citizen(&me), "", "")
+        .await
+        .unwrap();
+    assert_eq!(mine.len(), 1, "{mine:?}");
     assert_eq!(
-        (
-            r.reader_role.as_str(),
-            r.reader_subject.as_str(),
-            r.reader_istat_code.as_str()
-        ),
-        ("operator", "operator@082001", ALTAVILLA)
+        read_row(&mine[0]),
+        [
+            "operator",
+            "operator@082001",
+            ALTAVILLA,
+            me.as_str(),
+            ALTAVILLA,
+            "building.BuildingPermit",
+            "pdnd-sue-7",
+            "building",
+        ]
     );
-    assert_eq!(
-        (r.fiscal_code.as_str(), r.istat_code.as_str()),
-        (me.as_str(), ALTAVILLA)
-    );
-    assert_eq!(
-        (r.what.as_str(), r.purpose_id.as_str(), r.service.as_str()),
-        ("building.BuildingPermit", "pdnd-sue-7", "building")
-    );
-    assert!(r.read_at.is_some());
+    assert!(mine[0].read_at.is_some());
 
-    let altavilla = log(Who::operator(ALTAVILLA), &me, "")
+    let altavilla = personal_data_reads(&f.channel, &Who::operator(ALTAVILLA), &me, "")
         .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(altavilla.items.len(), 1);
-    let denied = log(Who::operator(BAGHERIA), "", ALTAVILLA)
+        .unwrap();
+    assert_eq!(altavilla.len(), 1);
+    let denied = personal_data_reads(&f.channel, &Who::operator(BAGHERIA), "", ALTAVILLA).await;
+    testing::assert_refused(
+        denied,
+        Code::PermissionDenied,
+        "Bagheria listing Altavilla's log",
+    );
+    let bagheria = personal_data_reads(&f.channel, &Who::operator(BAGHERIA), &me, "")
         .await
-        .unwrap_err();
-    assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
-    let bagheria = log(Who::operator(BAGHERIA), &me, "")
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(bagheria.items.is_empty(), "{bagheria:?}");
+        .unwrap();
+    assert!(bagheria.is_empty(), "{bagheria:?}");
     f.server.stop().await.expect("clean stop");
 }

@@ -13,13 +13,13 @@ use chrono::Utc;
 use futures::StreamExt;
 use patto_culture::{Migrator, demo, store::Store};
 use patto_proto::common::v1 as common;
-use patto_proto::common::v1::audit_service_client::AuditServiceClient;
 use patto_proto::common::v1::indicators_service_client::IndicatorsServiceClient;
 use patto_proto::culture::v1 as pb;
 use patto_proto::culture::v1::culture_service_client::CultureServiceClient;
-use patto_service_kit::audit::PURPOSE_HEADER;
 use patto_service_kit::demo::citizen;
-use patto_service_kit::testing::{self, HeaderPrincipal, TestPostgres, TestServer, Who};
+use patto_service_kit::testing::{
+    self, HeaderPrincipal, Outcome, TestPostgres, TestServer, Who, personal_data_reads, read_row,
+};
 use patto_service_kit::time::to_timestamp;
 use sea_orm::DatabaseConnection;
 use tonic::Code;
@@ -808,29 +808,6 @@ async fn in_flight_calls_finish_during_drain() {
     stopping.await.unwrap().expect("clean stop");
 }
 
-/// What a cell of the access matrix expects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    /// Answered, with the citizen's data.
-    Sees,
-    /// Answered, without it (an operator of another comune gets its own comune's rows only).
-    Nothing,
-    /// Done.
-    Done,
-    /// Refused: signed in, not allowed.
-    Denied,
-    /// Refused: sign in first.
-    SignIn,
-}
-
-fn refused(outcome: Outcome) -> Option<Code> {
-    match outcome {
-        Outcome::Denied => Some(Code::PermissionDenied),
-        Outcome::SignIn => Some(Code::Unauthenticated),
-        _ => None,
-    }
-}
-
 /// Who may read a citizen's bookings, book for them and publish a Palermo event: the citizen,
 /// another citizen, an operator of Palermo (the event's comune), an operator and a system of
 /// Bagheria, an anonymous caller. Every cell is asserted over real gRPC.
@@ -896,11 +873,9 @@ async fn access_matrix() {
                     "{who:?} sees none of Palermo's bookings"
                 );
             }
-            (expected, got) => assert_eq!(
-                got.map(|_| ()).unwrap_err().code(),
-                refused(expected).unwrap(),
-                "{who:?} reading"
-            ),
+            (expected, got) => {
+                expected.assert_refused(got, &format!("{who:?} reading"));
+            }
         }
 
         // Personal write: a booking for the citizen, each on an event of its own.
@@ -913,7 +888,7 @@ async fn access_matrix() {
                 seats: 1,
             }))
             .await;
-        match refused(book) {
+        match book.refusal() {
             None => assert_eq!(
                 answer
                     .expect("booked")
@@ -925,8 +900,7 @@ async fn access_matrix() {
                 "{who:?}"
             ),
             Some(code) => {
-                let e = answer.unwrap_err();
-                assert_eq!(e.code(), code, "{who:?} booking: {e:?}");
+                let e = testing::assert_refused(answer, code, &format!("{who:?} booking"));
                 assert!(!e.message().contains(&me), "names no one: {e:?}");
             }
         }
@@ -940,7 +914,7 @@ async fn access_matrix() {
             .await;
         assert_eq!(
             answer.as_ref().err().map(tonic::Status::code),
-            refused(publish),
+            publish.refusal(),
             "{who:?} publishing: {answer:?}"
         );
     }
@@ -974,24 +948,16 @@ async fn access_matrix() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operators_reads_of_bookings_are_recorded_for_the_citizen() {
     let mut f = start(testing::sqlite::<Migrator>().await).await;
-    let audit = AuditServiceClient::new(f.channel.clone());
     let me = citizen(5).fiscal_code;
     let event = create_event(&mut f.client, 50).await;
     f.client
         .create_booking(booking(&event.id, 5, 1))
         .await
         .unwrap();
-    let log = |who: Who, fiscal_code: &str, istat_code: &str| {
-        let mut audit = audit.clone();
-        let request = who.request(common::ListPersonalDataReadsRequest {
-            fiscal_code: fiscal_code.into(),
-            istat_code: istat_code.into(),
-            page: None,
-        });
-        async move { audit.list_personal_data_reads(request).await }
-    };
-    let mine = log(Who::citizen(&me), "", "").await.unwrap().into_inner();
-    assert!(mine.items.is_empty(), "nothing read yet: {mine:?}");
+    let mine = personal_data_reads(&f.channel, &Who::citizen(&me), "", "")
+        .await
+        .unwrap();
+    assert!(mine.is_empty(), "nothing read yet: {mine:?}");
 
     // The citizen reads their own bookings: nothing to record.
     f.client
@@ -1000,19 +966,18 @@ async fn operators_reads_of_bookings_are_recorded_for_the_citizen() {
         }))
         .await
         .unwrap();
-    let mine = log(Who::citizen(&me), "", "").await.unwrap().into_inner();
-    assert!(
-        mine.items.is_empty(),
-        "own reads are not recorded: {mine:?}"
-    );
+    let mine = personal_data_reads(&f.channel, &Who::citizen(&me), "", "")
+        .await
+        .unwrap();
+    assert!(mine.is_empty(), "own reads are not recorded: {mine:?}");
 
     // A Palermo operator reads them, declaring the purpose.
-    let mut request = Who::operator(PALERMO).request(pb::ListCitizenBookingsRequest {
-        keys: vec![me.clone()],
-    });
-    request
-        .metadata_mut()
-        .insert(PURPOSE_HEADER, "pdnd-culture-1".parse().unwrap());
+    let request = Who::operator(PALERMO).request_with_purpose(
+        pb::ListCitizenBookingsRequest {
+            keys: vec![me.clone()],
+        },
+        "pdnd-culture-1",
+    );
     let read = f
         .client
         .list_citizen_bookings(request)
@@ -1026,42 +991,42 @@ async fn operators_reads_of_bookings_are_recorded_for_the_citizen() {
             .any(|b| b.event_id == event.id)
     );
 
-    let mine = log(Who::citizen(&me), "", "").await.unwrap().into_inner();
-    assert_eq!(mine.items.len(), 1, "{mine:?}");
-    let r = &mine.items[0];
+    let mine = personal_data_reads(&f.channel, &Who::citizen(&me), "", "")
+        .await
+        .unwrap();
+    assert_eq!(mine.len(), 1, "{mine:?}");
     assert_eq!(
-        (
-            r.reader_role.as_str(),
-            r.reader_subject.as_str(),
-            r.reader_istat_code.as_str()
-        ),
-        ("operator", "operator@082053", PALERMO)
+        read_row(&mine[0]),
+        [
+            "operator",
+            "operator@082053",
+            PALERMO,
+            me.as_str(),
+            PALERMO,
+            "culture.Booking",
+            "pdnd-culture-1",
+            "culture",
+        ]
     );
-    assert_eq!(
-        (r.fiscal_code.as_str(), r.istat_code.as_str()),
-        (me.as_str(), PALERMO)
-    );
-    assert_eq!(
-        (r.what.as_str(), r.purpose_id.as_str(), r.service.as_str()),
-        ("culture.Booking", "pdnd-culture-1", "culture")
-    );
-    assert!(r.read_at.is_some());
+    assert!(mine[0].read_at.is_some());
 
     // Palermo's operators list it too; Bagheria's may not ask for Palermo's log, and its own
     // holds nothing of it.
-    let palermo_log = log(Who::operator(PALERMO), &me, "")
+    let palermo_log = personal_data_reads(&f.channel, &Who::operator(PALERMO), &me, "")
         .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(palermo_log.items.len(), 1);
-    let denied = log(Who::operator(BAGHERIA), "", PALERMO).await.unwrap_err();
-    assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
-    let bagheria = log(Who::operator(BAGHERIA), &me, "")
+        .unwrap();
+    assert_eq!(palermo_log.len(), 1);
+    let denied = personal_data_reads(&f.channel, &Who::operator(BAGHERIA), "", PALERMO).await;
+    testing::assert_refused(
+        denied,
+        Code::PermissionDenied,
+        "Bagheria listing Palermo's log",
+    );
+    let bagheria = personal_data_reads(&f.channel, &Who::operator(BAGHERIA), &me, "")
         .await
-        .unwrap()
-        .into_inner();
-    assert!(bagheria.items.is_empty(), "{bagheria:?}");
-    let anonymous = log(Who::Anonymous, &me, "").await.unwrap_err();
-    assert_eq!(anonymous.code(), Code::Unauthenticated);
+        .unwrap();
+    assert!(bagheria.is_empty(), "{bagheria:?}");
+    let anonymous = personal_data_reads(&f.channel, &Who::Anonymous, &me, "").await;
+    testing::assert_refused(anonymous, Code::Unauthenticated, "an anonymous caller");
     f.server.stop().await.expect("clean stop");
 }

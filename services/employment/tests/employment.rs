@@ -16,7 +16,10 @@ use patto_proto::common::v1::indicators_service_client::IndicatorsServiceClient;
 use patto_proto::employment::v1 as pb;
 use patto_proto::employment::v1::employment_service_client::EmploymentServiceClient;
 use patto_service_kit::demo::citizen;
-use patto_service_kit::testing::{self, HeaderPrincipal, TestPostgres, TestServer, Who};
+use patto_service_kit::testing::{
+    self, HeaderPrincipal, TestPostgres, TestServer, Who, assert_refused, personal_data_reads,
+    read_row,
+};
 use sea_orm::DatabaseConnection;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
@@ -1926,11 +1929,9 @@ async fn access_matrix() {
 /// its own log: the citizen theirs, the comune's operators their comune's.
 #[tokio::test]
 async fn audit_of_personal_data_reads() {
-    use patto_proto::common::v1::audit_service_client::AuditServiceClient;
     let server = serve(Store::new(testing::sqlite::<Migrator>().await, SALT)).await;
     let channel = server.channel().await;
     let mut client = EmploymentServiceClient::new(channel.clone());
-    let audit = AuditServiceClient::new(channel);
     let me = citizen(601).fiscal_code;
     let course = publish_course(&mut client, course(PALERMO, 5, 0)).await;
     let mine = client
@@ -1940,31 +1941,21 @@ async fn audit_of_personal_data_reads() {
         .into_inner()
         .enrolment
         .unwrap();
-    let log = |who: Who, istat_code: &str| {
-        let mut audit = audit.clone();
-        let request = who.request(common::ListPersonalDataReadsRequest {
-            istat_code: istat_code.into(),
-            ..Default::default()
-        });
-        async move { audit.list_personal_data_reads(request).await }
-    };
     assert!(
-        log(Who::citizen(&me), "")
+        personal_data_reads(&channel, &Who::citizen(&me), "", "")
             .await
             .unwrap()
-            .into_inner()
-            .items
             .is_empty(),
         "nothing read yet"
     );
 
     // The operator reads the enrolment, declaring the purpose.
-    let mut request = Who::operator(PALERMO).request(pb::LookupEnrolmentsRequest {
-        keys: vec![mine.id.clone()],
-    });
-    request
-        .metadata_mut()
-        .insert("x-pdnd-purpose-id", "purpose-7".parse().unwrap());
+    let request = Who::operator(PALERMO).request_with_purpose(
+        pb::LookupEnrolmentsRequest {
+            keys: vec![mine.id.clone()],
+        },
+        "purpose-7",
+    );
     let found = client
         .lookup_enrolments(request)
         .await
@@ -1984,21 +1975,14 @@ async fn audit_of_personal_data_reads() {
         .into_inner();
     assert!(none.items.is_empty());
 
-    let entries = log(Who::citizen(&me), "").await.unwrap().into_inner().items;
+    let entries = personal_data_reads(&channel, &Who::citizen(&me), "", "")
+        .await
+        .unwrap();
     assert_eq!(entries.len(), 1, "{entries:?}");
     let read = &entries[0];
     assert_eq!(
-        (
-            read.reader_role.as_str(),
-            read.reader_subject.as_str(),
-            read.reader_istat_code.as_str(),
-            read.fiscal_code.as_str(),
-            read.istat_code.as_str(),
-            read.what.as_str(),
-            read.purpose_id.as_str(),
-            read.service.as_str(),
-        ),
-        (
+        read_row(read),
+        [
             "operator",
             "operator@082053",
             PALERMO,
@@ -2007,43 +1991,27 @@ async fn audit_of_personal_data_reads() {
             "employment.Enrolment",
             "purpose-7",
             "employment",
-        )
+        ]
     );
     assert!(read.read_at.is_some());
     // The comune lists its own log; another comune may not; nor may another citizen list hers.
-    assert_eq!(
-        log(Who::operator(PALERMO), PALERMO)
-            .await
-            .unwrap()
-            .into_inner()
-            .items
-            .len(),
-        1
+    let palermo = personal_data_reads(&channel, &Who::operator(PALERMO), "", PALERMO).await;
+    assert_eq!(palermo.unwrap().len(), 1);
+    assert_refused(
+        personal_data_reads(&channel, &Who::operator(BAGHERIA), "", PALERMO).await,
+        Code::PermissionDenied,
+        "Bagheria listing Palermo's log",
     );
-    assert_eq!(
-        log(Who::operator(BAGHERIA), PALERMO)
-            .await
-            .unwrap_err()
-            .code(),
-        Code::PermissionDenied
+    let other = Who::citizen(&citizen(602).fiscal_code);
+    assert_refused(
+        personal_data_reads(&channel, &other, &me, "").await,
+        Code::PermissionDenied,
+        "another citizen listing hers",
     );
-    let other =
-        Who::citizen(&citizen(602).fiscal_code).request(common::ListPersonalDataReadsRequest {
-            fiscal_code: me.clone(),
-            ..Default::default()
-        });
-    assert_eq!(
-        audit
-            .clone()
-            .list_personal_data_reads(other)
-            .await
-            .unwrap_err()
-            .code(),
-        Code::PermissionDenied
-    );
-    assert_eq!(
-        log(Who::Anonymous, "").await.unwrap_err().code(),
-        Code::Unauthenticated
+    assert_refused(
+        personal_data_reads(&channel, &Who::Anonymous, "", "").await,
+        Code::Unauthenticated,
+        "an anonymous caller",
     );
 
     // Listing what the comune received is a read of each applicant's data too.
@@ -2071,7 +2039,9 @@ async fn audit_of_personal_data_reads() {
         .unwrap()
         .into_inner();
     assert_eq!(listed.job_applications.len(), 1);
-    let entries = log(Who::citizen(&me), "").await.unwrap().into_inner().items;
+    let entries = personal_data_reads(&channel, &Who::citizen(&me), "", "")
+        .await
+        .unwrap();
     assert_eq!(entries.len(), 2);
     assert_eq!(
         (

@@ -24,7 +24,10 @@ use patto_proto::environment::v1::{
     EnvironmentReportStatus as Status, WasteFraction as Fraction, WasteUserType as UserType,
 };
 use patto_service_kit::demo::citizen;
-use patto_service_kit::testing::{self, HeaderPrincipal, TestPostgres, TestServer, Who};
+use patto_service_kit::testing::{
+    self, HeaderPrincipal, TestPostgres, TestServer, Who, assert_refused, personal_data_reads,
+    read_row,
+};
 use patto_service_kit::time::to_timestamp;
 use sea_orm::DatabaseConnection;
 use tonic::transport::Channel;
@@ -2007,18 +2010,9 @@ async fn access_matrix() {
 /// own log.
 #[tokio::test]
 async fn audit_of_personal_data_reads() {
-    use patto_proto::common::v1::audit_service_client::AuditServiceClient;
     let (server, mut client) = alia_service().await;
-    let audit = AuditServiceClient::new(server.channel().await);
+    let channel = server.channel().await;
     let me = citizen(811).fiscal_code;
-    let log = |who: Who, istat_code: &str| {
-        let mut audit = audit.clone();
-        let request = who.request(common::ListPersonalDataReadsRequest {
-            istat_code: istat_code.into(),
-            ..Default::default()
-        });
-        async move { audit.list_personal_data_reads(request).await }
-    };
     let mine = client
         .book_bulky_waste_pickup(Who::citizen(&me).request(booking(811, "7", 1)))
         .await
@@ -2028,12 +2022,12 @@ async fn audit_of_personal_data_reads() {
         .unwrap();
 
     // Alia's operator reads the pickup, declaring the purpose.
-    let mut request = Who::operator(ALIA).request(pb::LookupBulkyWastePickupsRequest {
-        keys: vec![mine.id.clone()],
-    });
-    request
-        .metadata_mut()
-        .insert("x-pdnd-purpose-id", "purpose-ingombranti".parse().unwrap());
+    let request = Who::operator(ALIA).request_with_purpose(
+        pb::LookupBulkyWastePickupsRequest {
+            keys: vec![mine.id.clone()],
+        },
+        "purpose-ingombranti",
+    );
     let found = client
         .lookup_bulky_waste_pickups(request)
         .await
@@ -2049,21 +2043,13 @@ async fn audit_of_personal_data_reads() {
             .await
             .unwrap();
     }
-    let entries = log(Who::citizen(&me), "").await.unwrap().into_inner().items;
+    let entries = personal_data_reads(&channel, &Who::citizen(&me), "", "")
+        .await
+        .unwrap();
     assert_eq!(entries.len(), 1, "{entries:?}");
-    let read = &entries[0];
     assert_eq!(
-        (
-            read.reader_role.as_str(),
-            read.reader_subject.as_str(),
-            read.reader_istat_code.as_str(),
-            read.fiscal_code.as_str(),
-            read.istat_code.as_str(),
-            read.what.as_str(),
-            read.purpose_id.as_str(),
-            read.service.as_str(),
-        ),
-        (
+        read_row(&entries[0]),
+        [
             "operator",
             "operator@082001",
             ALIA,
@@ -2072,25 +2058,19 @@ async fn audit_of_personal_data_reads() {
             "environment.BulkyWastePickup",
             "purpose-ingombranti",
             "environment",
-        )
+        ]
     );
-    assert_eq!(
-        log(Who::system(ALIA), ALIA)
-            .await
-            .unwrap()
-            .into_inner()
-            .items
-            .len(),
-        1
-    );
-    assert_eq!(
-        log(Who::operator(PALERMO), ALIA).await.unwrap_err().code(),
+    let alia = personal_data_reads(&channel, &Who::system(ALIA), "", ALIA).await;
+    assert_eq!(alia.unwrap().len(), 1);
+    assert_refused(
+        personal_data_reads(&channel, &Who::operator(PALERMO), "", ALIA).await,
         Code::PermissionDenied,
-        "another comune's log"
+        "another comune's log",
     );
-    assert_eq!(
-        log(Who::Anonymous, "").await.unwrap_err().code(),
-        Code::Unauthenticated
+    assert_refused(
+        personal_data_reads(&channel, &Who::Anonymous, "", "").await,
+        Code::Unauthenticated,
+        "an anonymous caller",
     );
 
     // Naming the reporter of a report is a read of their data too; a public listing is not.
@@ -2136,7 +2116,9 @@ async fn audit_of_personal_data_reads() {
             .iter()
             .any(|r| r.id == report.id && r.fiscal_code == me)
     );
-    let entries = log(Who::citizen(&me), "").await.unwrap().into_inner().items;
+    let entries = personal_data_reads(&channel, &Who::citizen(&me), "", "")
+        .await
+        .unwrap();
     assert_eq!(entries.len(), 2, "{entries:?}");
     assert_eq!(
         (entries[0].reader_role.as_str(), entries[0].what.as_str()),

@@ -1,5 +1,6 @@
 //! Helpers for integration tests: a hosted service on `127.0.0.1:0`, fresh SQLite and PostgreSQL
-//! databases.
+//! databases; test callers ([`Who`]), the audit log of personal-data reads as tests read it, and the
+//! cells of an access matrix ([`Outcome`]).
 //!
 //! PostgreSQL tests take the server from `PATTO_TEST_POSTGRES_URL` (an admin URL such as
 //! `postgres://postgres@127.0.0.1:5432/postgres`, set by `make test` when the server answers) and
@@ -9,6 +10,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use patto_proto::common::v1::audit_service_client::AuditServiceClient;
+use patto_proto::common::v1::{ListPersonalDataReadsRequest, PersonalDataRead};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 use sea_orm_migration::MigratorTrait;
 use tokio::sync::oneshot;
@@ -318,4 +321,98 @@ impl Who {
         }
         request
     }
+
+    /// `message` as a request from this caller declaring the PDND purpose `purpose` in
+    /// [`crate::audit::PURPOSE_HEADER`], as the audit records it with each read.
+    pub fn request_with_purpose<T>(&self, message: T, purpose: &str) -> tonic::Request<T> {
+        let mut request = self.request(message);
+        request.metadata_mut().insert(
+            crate::audit::PURPOSE_HEADER,
+            purpose.parse().expect("a purpose id is a header value"),
+        );
+        request
+    }
+}
+
+/// `who` lists the reads of personal data in the audit log of the service on `channel`
+/// (`patto.common.v1.AuditService`), filtered by citizen and comune where these are not empty:
+/// the first page (of the server's default size), newest first.
+pub async fn personal_data_reads(
+    channel: &tonic::transport::Channel,
+    who: &Who,
+    fiscal_code: &str,
+    istat_code: &str,
+) -> Result<Vec<PersonalDataRead>, tonic::Status> {
+    AuditServiceClient::new(channel.clone())
+        .list_personal_data_reads(who.request(ListPersonalDataReadsRequest {
+            fiscal_code: fiscal_code.into(),
+            istat_code: istat_code.into(),
+            page: None,
+        }))
+        .await
+        .map(|answer| answer.into_inner().items)
+}
+
+/// A read of the audit log as one row to compare whole: `[reader_role, reader_subject,
+/// reader_istat_code, fiscal_code, istat_code, what, purpose_id, service]` (all but `read_at`).
+pub fn read_row(read: &PersonalDataRead) -> [&str; 8] {
+    [
+        &read.reader_role,
+        &read.reader_subject,
+        &read.reader_istat_code,
+        &read.fiscal_code,
+        &read.istat_code,
+        &read.what,
+        &read.purpose_id,
+        &read.service,
+    ]
+}
+
+/// What one cell of an access matrix expects of a call: an answer with or without the citizen's
+/// data, a change done, or a refusal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Answered, with the citizen's data.
+    Sees,
+    /// Answered, without it (an operator of another comune gets its own comune's rows only).
+    Nothing,
+    /// Done.
+    Done,
+    /// Refused: signed in, not allowed.
+    Denied,
+    /// Refused: sign in first.
+    SignIn,
+}
+
+impl Outcome {
+    /// The code of the refusal this cell expects: `PERMISSION_DENIED` for [`Outcome::Denied`],
+    /// `UNAUTHENTICATED` for [`Outcome::SignIn`], `None` for an answer.
+    pub fn refusal(self) -> Option<tonic::Code> {
+        match self {
+            Outcome::Denied => Some(tonic::Code::PermissionDenied),
+            Outcome::SignIn => Some(tonic::Code::Unauthenticated),
+            Outcome::Sees | Outcome::Nothing | Outcome::Done => None,
+        }
+    }
+
+    /// Asserts that `answer` is the refusal this cell expects (see [`assert_refused`]); panics,
+    /// naming `cell`, if the cell expects an answer.
+    pub fn assert_refused<T: std::fmt::Debug>(self, answer: Result<T, tonic::Status>, cell: &str) {
+        let code = self
+            .refusal()
+            .unwrap_or_else(|| panic!("{cell}: {self:?} is no refusal"));
+        assert_refused(answer, code, cell);
+    }
+}
+
+/// Asserts that `answer` was refused with `code`, naming `context` if not, and returns the status
+/// for further checks.
+pub fn assert_refused<T: std::fmt::Debug>(
+    answer: Result<T, tonic::Status>,
+    code: tonic::Code,
+    context: &str,
+) -> tonic::Status {
+    let status = answer.expect_err(context);
+    assert_eq!(status.code(), code, "{context}: {status:?}");
+    status
 }

@@ -6,8 +6,10 @@ use std::sync::Arc;
 use patto_proto::common::v1 as pb;
 use patto_proto::common::v1::audit_service_client::AuditServiceClient;
 use patto_service_kit::access::Record;
-use patto_service_kit::audit::{AuditServer, Caller, PURPOSE_HEADER, Reads};
-use patto_service_kit::testing::{self, HeaderPrincipal, TestServer, Who};
+use patto_service_kit::audit::{AuditServer, Caller, Reads};
+use patto_service_kit::testing::{
+    self, HeaderPrincipal, TestServer, Who, assert_refused, personal_data_reads, read_row,
+};
 use patto_service_kit::{BaseMigrator, GrpcApp, Principal};
 use sea_orm::DatabaseConnection;
 use tonic::Code;
@@ -25,35 +27,19 @@ fn operator(istat: &str) -> Principal {
     }
 }
 
-async fn start() -> (DatabaseConnection, TestServer, AuditServiceClient<Channel>) {
+async fn start() -> (DatabaseConnection, TestServer, Channel) {
     let db = testing::sqlite::<BaseMigrator>().await;
     let app = GrpcApp::new()
         .add_service(AuditServer::new(db.clone(), "social").into_service())
         .with_authenticator(Arc::new(HeaderPrincipal));
     let server = TestServer::start(app).await;
-    let client = AuditServiceClient::new(server.channel().await);
-    (db, server, client)
-}
-
-async fn list(
-    client: &mut AuditServiceClient<Channel>,
-    who: &Who,
-    fiscal_code: &str,
-    istat_code: &str,
-) -> Result<pb::ListPersonalDataReadsResponse, tonic::Status> {
-    client
-        .list_personal_data_reads(who.request(pb::ListPersonalDataReadsRequest {
-            fiscal_code: fiscal_code.into(),
-            istat_code: istat_code.into(),
-            page: None,
-        }))
-        .await
-        .map(tonic::Response::into_inner)
+    let channel = server.channel().await;
+    (db, server, channel)
 }
 
 #[tokio::test]
 async fn reads_by_others_are_listed_to_the_citizen_and_the_comune() {
-    let (db, _server, mut client) = start().await;
+    let (db, _server, channel) = start().await;
 
     // An operator of Palermo reads two of ME's records (one row: same citizen, same comune) and one
     // of OTHER's, declaring a purpose.
@@ -89,41 +75,56 @@ async fn reads_by_others_are_listed_to_the_citizen_and_the_comune() {
     own.save(&db).await.unwrap();
 
     // ME lists the reads of their data: one, by the Palermo operator, with the purpose.
-    let mine = list(&mut client, &Who::citizen(ME), "", "").await.unwrap();
-    assert_eq!(mine.items.len(), 1, "{mine:?}");
-    let read = &mine.items[0];
-    assert_eq!(read.reader_role, "operator");
-    assert_eq!(read.reader_subject, "operator@082053");
-    assert_eq!(read.reader_istat_code, PALERMO);
-    assert_eq!(read.fiscal_code, ME);
-    assert_eq!(read.istat_code, PALERMO);
-    assert_eq!(read.what, "social.BenefitApplication");
-    assert_eq!(read.purpose_id, "purpose-42");
-    assert_eq!(read.service, "social");
+    let mine = personal_data_reads(&channel, &Who::citizen(ME), "", "")
+        .await
+        .unwrap();
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    let read = &mine[0];
+    assert_eq!(
+        read_row(read),
+        [
+            "operator",
+            "operator@082053",
+            PALERMO,
+            ME,
+            PALERMO,
+            "social.BenefitApplication",
+            "purpose-42",
+            "social",
+        ]
+    );
     assert!(read.read_at.is_some());
-    assert_eq!(mine.page_info.unwrap().total_count, 1);
+    // The page says how many there are in all.
+    let page = AuditServiceClient::new(channel.clone())
+        .list_personal_data_reads(
+            Who::citizen(ME).request(pb::ListPersonalDataReadsRequest::default()),
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(page.page_info.unwrap().total_count, 1);
 
     // Palermo's operators and systems see both citizens' reads; filtering by citizen narrows.
-    let palermo = list(&mut client, &Who::operator(PALERMO), "", "")
+    let palermo = personal_data_reads(&channel, &Who::operator(PALERMO), "", "")
         .await
         .unwrap();
-    assert_eq!(palermo.items.len(), 2);
-    let system = list(&mut client, &Who::system(PALERMO), OTHER, "")
+    assert_eq!(palermo.len(), 2);
+    let system = personal_data_reads(&channel, &Who::system(PALERMO), OTHER, "")
         .await
         .unwrap();
-    assert_eq!(system.items.len(), 1);
-    assert_eq!(system.items[0].fiscal_code, OTHER);
+    assert_eq!(system.len(), 1);
+    assert_eq!(system[0].fiscal_code, OTHER);
 
     // Bagheria holds none of this data.
-    let bagheria = list(&mut client, &Who::operator(BAGHERIA), "", "")
+    let bagheria = personal_data_reads(&channel, &Who::operator(BAGHERIA), "", "")
         .await
         .unwrap();
-    assert!(bagheria.items.is_empty());
+    assert!(bagheria.is_empty());
 }
 
 #[tokio::test]
 async fn the_log_is_refused_to_everyone_else() {
-    let (_db, _server, mut client) = start().await;
+    let (_db, _server, channel) = start().await;
     let cases = [
         (Who::Anonymous, "", "", Code::Unauthenticated),
         (Who::citizen(OTHER), ME, "", Code::PermissionDenied),
@@ -133,18 +134,15 @@ async fn the_log_is_refused_to_everyone_else() {
         (Who::operator(PALERMO), "", "99", Code::InvalidArgument),
     ];
     for (who, cf, istat, code) in cases {
-        let err = list(&mut client, &who, cf, istat).await.unwrap_err();
-        assert_eq!(err.code(), code, "{who:?} {cf} {istat}: {err:?}");
+        let answer = personal_data_reads(&channel, &who, cf, istat).await;
+        let err = assert_refused(answer, code, &format!("{who:?} {cf} {istat}"));
         assert!(!err.message().contains(ME), "names no one: {err:?}");
     }
 }
 
 #[tokio::test]
 async fn the_purpose_header_is_read_from_the_call() {
-    let mut request = Who::operator(PALERMO).request(());
-    request
-        .metadata_mut()
-        .insert(PURPOSE_HEADER, "pdnd-7".parse().unwrap());
+    let request = Who::operator(PALERMO).request_with_purpose((), "pdnd-7");
     let caller = Caller::of(&request);
     // The test authenticator has not run on a bare request: the principal is anonymous.
     assert_eq!(caller.principal, Principal::Anonymous);

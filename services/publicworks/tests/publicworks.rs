@@ -17,7 +17,9 @@ use patto_publicworks::domain::sal::SalTerms;
 use patto_publicworks::domain::{italian_day, state_name};
 use patto_publicworks::{Migrator, demo, store::Store};
 use patto_service_kit::procurement::{parse_cig, parse_cup};
-use patto_service_kit::testing::{self, HeaderPrincipal, TestPostgres, TestServer, Who};
+use patto_service_kit::testing::{
+    self, HeaderPrincipal, TestPostgres, TestServer, Who, assert_refused, personal_data_reads,
+};
 use sea_orm::DatabaseConnection;
 use tonic::Code;
 use tonic::transport::Channel;
@@ -1608,7 +1610,6 @@ async fn access_matrix() {
 /// each comune about its own data only.
 #[tokio::test]
 async fn audit_of_personal_data_reads() {
-    use patto_proto::common::v1::audit_service_client::AuditServiceClient;
     let store = Store::new(testing::sqlite::<Migrator>().await);
     demo::seed(&store, Utc::now()).await.unwrap();
     let server = TestServer::start(
@@ -1617,38 +1618,28 @@ async fn audit_of_personal_data_reads() {
     .await;
     let channel = server.channel().await;
     let mut client = PublicWorksServiceClient::new(channel.clone());
-    let mut request = Who::operator(PALERMO).request(pb::ListProjectsRequest {
-        istat_code: PALERMO.into(),
-        ..Default::default()
-    });
-    request
-        .metadata_mut()
-        .insert("x-pdnd-purpose-id", "purpose-42".parse().unwrap());
+    let request = Who::operator(PALERMO).request_with_purpose(
+        pb::ListProjectsRequest {
+            istat_code: PALERMO.into(),
+            ..Default::default()
+        },
+        "purpose-42",
+    );
     let listed = client.list_projects(request).await.unwrap().into_inner();
     assert!(!listed.projects.is_empty());
-    let mut audit = AuditServiceClient::new(channel);
-    let log = audit
-        .list_personal_data_reads(
-            Who::operator(PALERMO).request(common::ListPersonalDataReadsRequest::default()),
-        )
+    let log = personal_data_reads(&channel, &Who::operator(PALERMO), "", "")
         .await
-        .unwrap()
-        .into_inner();
-    assert!(log.items.is_empty(), "public data: no read recorded");
-    let other = audit
-        .list_personal_data_reads(Who::operator(BAGHERIA).request(
-            common::ListPersonalDataReadsRequest {
-                istat_code: PALERMO.into(),
-                ..Default::default()
-            },
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(other.code(), Code::PermissionDenied);
-    let anonymous = audit
-        .list_personal_data_reads(common::ListPersonalDataReadsRequest::default())
-        .await
-        .unwrap_err();
-    assert_eq!(anonymous.code(), Code::Unauthenticated);
+        .unwrap();
+    assert!(log.is_empty(), "public data: no read recorded");
+    assert_refused(
+        personal_data_reads(&channel, &Who::operator(BAGHERIA), "", PALERMO).await,
+        Code::PermissionDenied,
+        "Bagheria listing Palermo's log",
+    );
+    assert_refused(
+        personal_data_reads(&channel, &Who::Anonymous, "", "").await,
+        Code::Unauthenticated,
+        "an anonymous caller",
+    );
     server.stop().await.expect("clean stop");
 }

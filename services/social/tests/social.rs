@@ -15,7 +15,10 @@ use patto_proto::common::v1::indicators_service_client::IndicatorsServiceClient;
 use patto_proto::social::v1 as pb;
 use patto_proto::social::v1::social_service_client::SocialServiceClient;
 use patto_service_kit::demo::citizen;
-use patto_service_kit::testing::{self, HeaderPrincipal, TestPostgres, TestServer, Who};
+use patto_service_kit::testing::{
+    self, HeaderPrincipal, TestPostgres, TestServer, Who, assert_refused, personal_data_reads,
+    read_row,
+};
 use patto_social::domain::italian_day;
 use patto_social::store::Store;
 use patto_social::{Migrator, demo};
@@ -1665,16 +1668,9 @@ async fn access_rule(f: &mut Fixture) {
                 .application
                 .unwrap();
             let applicant = Who::Citizen(first.applicant_fiscal_code.clone());
-            let log = patto_proto::common::v1::audit_service_client::AuditServiceClient::new(
-                f.server.channel().await,
-            )
-            .list_personal_data_reads(
-                applicant.request(common::ListPersonalDataReadsRequest::default()),
-            )
-            .await
-            .unwrap()
-            .into_inner()
-            .items;
+            let log = personal_data_reads(&f.server.channel().await, &applicant, "", "")
+                .await
+                .unwrap();
             assert!(
                 log.iter().any(|r| r.what == "social.BenefitRanking"
                     && r.reader_role == "operator"
@@ -2058,27 +2054,17 @@ async fn access_matrix() {
 /// lists the reads of their data, the comune the reads of the data it holds, nobody else's.
 #[tokio::test]
 async fn audit_of_personal_data_reads() {
-    use patto_proto::common::v1::audit_service_client::AuditServiceClient;
     let (server, mut client, mine) = one_application(2101).await;
     let me = citizen(2101).fiscal_code;
-    let audit = AuditServiceClient::new(server.channel().await);
-    let log = |who: Who, fiscal_code: &str, istat_code: &str| {
-        let mut audit = audit.clone();
-        let request = who.request(common::ListPersonalDataReadsRequest {
-            fiscal_code: fiscal_code.into(),
-            istat_code: istat_code.into(),
-            page: None,
-        });
-        async move { audit.list_personal_data_reads(request).await }
-    };
+    let channel = server.channel().await;
 
     // Palermo's operator reads the application, declaring the purpose.
-    let mut request = Who::operator(PALERMO).request(pb::LookupBenefitApplicationsRequest {
-        keys: vec![mine.id.clone()],
-    });
-    request
-        .metadata_mut()
-        .insert("x-pdnd-purpose-id", "purpose-istruttoria".parse().unwrap());
+    let request = Who::operator(PALERMO).request_with_purpose(
+        pb::LookupBenefitApplicationsRequest {
+            keys: vec![mine.id.clone()],
+        },
+        "purpose-istruttoria",
+    );
     let found = client
         .lookup_benefit_applications(request)
         .await
@@ -2104,25 +2090,14 @@ async fn audit_of_personal_data_reads() {
         .await
         .unwrap();
 
-    let entries = log(Who::citizen(&me), "", "")
+    let entries = personal_data_reads(&channel, &Who::citizen(&me), "", "")
         .await
-        .unwrap()
-        .into_inner()
-        .items;
+        .unwrap();
     assert_eq!(entries.len(), 1, "{entries:?}");
     let read = &entries[0];
     assert_eq!(
-        (
-            read.reader_role.as_str(),
-            read.reader_subject.as_str(),
-            read.reader_istat_code.as_str(),
-            read.fiscal_code.as_str(),
-            read.istat_code.as_str(),
-            read.what.as_str(),
-            read.purpose_id.as_str(),
-            read.service.as_str(),
-        ),
-        (
+        read_row(read),
+        [
             "operator",
             "operator@082053",
             PALERMO,
@@ -2131,46 +2106,33 @@ async fn audit_of_personal_data_reads() {
             "social.BenefitApplication",
             "purpose-istruttoria",
             "social",
-        )
+        ]
     );
     assert!(read.read_at.is_some());
 
     // The comune lists its own log; another comune, another citizen and anonymous callers may not.
-    assert_eq!(
-        log(Who::system(PALERMO), &me, "")
-            .await
-            .unwrap()
-            .into_inner()
-            .items
-            .len(),
-        1
+    let palermo = personal_data_reads(&channel, &Who::system(PALERMO), &me, "").await;
+    assert_eq!(palermo.unwrap().len(), 1);
+    assert_refused(
+        personal_data_reads(&channel, &Who::operator(BAGHERIA), "", PALERMO).await,
+        Code::PermissionDenied,
+        "Bagheria listing Palermo's log",
     );
-    assert_eq!(
-        log(Who::operator(BAGHERIA), "", PALERMO)
-            .await
-            .unwrap_err()
-            .code(),
-        Code::PermissionDenied
-    );
+    let bagheria = personal_data_reads(&channel, &Who::operator(BAGHERIA), &me, "").await;
     assert!(
-        log(Who::operator(BAGHERIA), &me, "")
-            .await
-            .unwrap()
-            .into_inner()
-            .items
-            .is_empty(),
+        bagheria.unwrap().is_empty(),
         "Bagheria's log holds no read of Palermo's data"
     );
-    assert_eq!(
-        log(Who::citizen(&citizen(2102).fiscal_code), &me, "")
-            .await
-            .unwrap_err()
-            .code(),
-        Code::PermissionDenied
+    let other = Who::citizen(&citizen(2102).fiscal_code);
+    assert_refused(
+        personal_data_reads(&channel, &other, &me, "").await,
+        Code::PermissionDenied,
+        "another citizen listing hers",
     );
-    assert_eq!(
-        log(Who::Anonymous, "", "").await.unwrap_err().code(),
-        Code::Unauthenticated
+    assert_refused(
+        personal_data_reads(&channel, &Who::Anonymous, "", "").await,
+        Code::Unauthenticated,
+        "an anonymous caller",
     );
 
     // A watch is a read too, recorded when it opens; the comune's system listing its applications
@@ -2193,11 +2155,9 @@ async fn audit_of_personal_data_reads() {
         .unwrap()
         .into_inner();
     assert_eq!(listed.applications.len(), 1);
-    let entries = log(Who::citizen(&me), "", "")
+    let entries = personal_data_reads(&channel, &Who::citizen(&me), "", "")
         .await
-        .unwrap()
-        .into_inner()
-        .items;
+        .unwrap();
     let who_read: Vec<(&str, &str)> = entries
         .iter()
         .map(|e| (e.reader_subject.as_str(), e.purpose_id.as_str()))

@@ -16,16 +16,15 @@ use std::time::{Duration, Instant};
 use chrono::{Datelike, Utc};
 use futures::StreamExt;
 use patto_proto::common::v1 as common;
-use patto_proto::common::v1::audit_service_client::AuditServiceClient;
 use patto_proto::common::v1::indicators_service_client::IndicatorsServiceClient;
 use patto_proto::taxes::v1 as pb;
 use patto_proto::taxes::v1::taxes_service_client::TaxesServiceClient;
-use patto_service_kit::audit::PURPOSE_HEADER;
 use patto_service_kit::auth::Authenticator;
 use patto_service_kit::demo::citizen;
 use patto_service_kit::pagopa;
 use patto_service_kit::testing::{
-    self, HeaderPrincipal, PRINCIPAL_HEADER, TestPostgres, TestServer, Who,
+    self, HeaderPrincipal, Outcome, PRINCIPAL_HEADER, TestPostgres, TestServer, Who,
+    personal_data_reads, read_row,
 };
 use patto_service_kit::token::{self, DevIssuer};
 use patto_taxes::store::Store;
@@ -1391,44 +1390,6 @@ async fn run_seeds_the_demo_next_to_a_starting_building_service() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// What a cell of the access matrix expects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    /// Answered, with the taxpayer's data.
-    Sees,
-    /// Answered, without it (an operator of another comune gets its own comune's rows only).
-    Nothing,
-    /// Done.
-    Done,
-    /// Refused: signed in, not allowed.
-    Denied,
-    /// Refused: sign in first.
-    SignIn,
-}
-
-fn assert_refused<T: std::fmt::Debug>(
-    answer: Result<T, tonic::Status>,
-    expected: Outcome,
-    cell: &str,
-) {
-    let code = match expected {
-        Outcome::Denied => Code::PermissionDenied,
-        Outcome::SignIn => Code::Unauthenticated,
-        other => panic!("{cell}: {other:?} is no refusal"),
-    };
-    let e = answer.expect_err(cell);
-    assert_eq!(e.code(), code, "{cell}: {e:?}");
-}
-
-/// `message` from `who`, declaring the PDND purpose of the read.
-fn with_purpose<T>(who: &Who, message: T) -> tonic::Request<T> {
-    let mut request = who.request(message);
-    request
-        .metadata_mut()
-        .insert(PURPOSE_HEADER, "pdnd-tributi-3".parse().unwrap());
-    request
-}
-
 fn tari_start(holder: &str, street: &str) -> pb::SubmitTariDeclarationRequest {
     pb::SubmitTariDeclarationRequest {
         kind: pb::TariDeclarationKind::Start as i32,
@@ -1513,7 +1474,7 @@ async fn access_matrix() {
                     .all(|p| p.istat_code == BAGHERIA),
                 "{who:?} sees none of Palermo's positions"
             ),
-            refused => assert_refused(positions, refused, &format!("{who:?} listing")),
+            refused => refused.assert_refused(positions, &format!("{who:?} listing")),
         }
 
         let imu = f
@@ -1538,7 +1499,7 @@ async fn access_matrix() {
                     .all(|a| a.istat_code == BAGHERIA),
                 "{who:?} computes nothing of Palermo's"
             ),
-            refused => assert_refused(imu, refused, &format!("{who:?} computing")),
+            refused => refused.assert_refused(imu, &format!("{who:?} computing")),
         }
 
         let street = format!("Via {who:?}");
@@ -1550,7 +1511,7 @@ async fn access_matrix() {
             let r = filed.expect("files").into_inner().registration.unwrap();
             assert_eq!(r.holder_fiscal_code, me, "{who:?}");
         } else {
-            assert_refused(filed, file, &format!("{who:?} filing"));
+            file.assert_refused(filed, &format!("{who:?} filing"));
         }
 
         let set = f
@@ -1562,7 +1523,7 @@ async fn access_matrix() {
         if set_rates == Done {
             set.expect("sets the rates");
         } else {
-            assert_refused(set, set_rates, &format!("{who:?} setting rates"));
+            set_rates.assert_refused(set, &format!("{who:?} setting rates"));
         }
     }
 
@@ -1613,17 +1574,7 @@ async fn operators_reads_are_recorded_here_and_in_building() {
     .await;
     let year = Utc::now().year();
     let me = citizen(52).fiscal_code;
-    let taxes_log = AuditServiceClient::new(f.channel.clone());
-    let building_log = AuditServiceClient::new(f.building.channel().await);
-    let log = |client: &AuditServiceClient<Channel>, who: Who, istat_code: &str| {
-        let mut client = client.clone();
-        let request = who.request(common::ListPersonalDataReadsRequest {
-            fiscal_code: String::new(),
-            istat_code: istat_code.into(),
-            page: None,
-        });
-        async move { client.list_personal_data_reads(request).await }
-    };
+    let building = f.building.channel().await;
     // The taxpayer reads and computes their own: nothing recorded.
     let own = Who::citizen(&me);
     f.client
@@ -1641,71 +1592,58 @@ async fn operators_reads_are_recorded_here_and_in_building() {
         }))
         .await
         .unwrap();
-    let mine = log(&taxes_log, own.clone(), "").await.unwrap().into_inner();
-    assert!(
-        mine.items.is_empty(),
-        "own reads are not recorded: {mine:?}"
-    );
+    let mine = personal_data_reads(&f.channel, &own, "", "").await.unwrap();
+    assert!(mine.is_empty(), "own reads are not recorded: {mine:?}");
 
     // Palermo's tax office lists the positions and computes the IMU, declaring the purpose.
     let operator = Who::operator(PALERMO);
     f.client
-        .list_citizen_tax_positions(with_purpose(
-            &operator,
+        .list_citizen_tax_positions(operator.request_with_purpose(
             pb::ListCitizenTaxPositionsRequest {
                 keys: vec![me.clone()],
                 ..Default::default()
             },
+            "pdnd-tributi-3",
         ))
         .await
         .unwrap();
     f.client
-        .compute_imu(with_purpose(
-            &operator,
+        .compute_imu(operator.request_with_purpose(
             pb::ComputeImuRequest {
                 fiscal_code: me.clone(),
                 year,
                 istat_code: String::new(),
             },
+            "pdnd-tributi-3",
         ))
         .await
         .unwrap();
 
-    let mine = log(&taxes_log, own.clone(), "").await.unwrap().into_inner();
-    let mut whats: Vec<&str> = mine.items.iter().map(|r| r.what.as_str()).collect();
-    whats.sort();
+    let mine = personal_data_reads(&f.channel, &own, "", "").await.unwrap();
+    let mut rows: Vec<[&str; 8]> = mine.iter().map(read_row).collect();
+    rows.sort_by_key(|row| row[5]);
+    let read_of = |what| {
+        [
+            "operator",
+            "operator@082053",
+            PALERMO,
+            me.as_str(),
+            PALERMO,
+            what,
+            "pdnd-tributi-3",
+            "taxes",
+        ]
+    };
     assert_eq!(
-        whats,
-        ["taxes.ImuAssessment", "taxes.TaxPosition"],
+        rows,
+        [read_of("taxes.ImuAssessment"), read_of("taxes.TaxPosition")],
         "{mine:?}"
     );
-    for r in &mine.items {
-        assert_eq!(
-            (
-                r.reader_role.as_str(),
-                r.reader_subject.as_str(),
-                r.reader_istat_code.as_str()
-            ),
-            ("operator", "operator@082053", PALERMO)
-        );
-        assert_eq!(
-            (
-                r.fiscal_code.as_str(),
-                r.istat_code.as_str(),
-                r.purpose_id.as_str(),
-                r.service.as_str()
-            ),
-            (me.as_str(), PALERMO, "pdnd-tributi-3", "taxes")
-        );
-    }
 
     // Building recorded the Catasto read made for the operator, with the purpose forwarded.
-    let catasto = log(&building_log, own.clone(), "")
-        .await
-        .unwrap()
-        .into_inner();
+    let catasto = personal_data_reads(&building, &own, "", "").await.unwrap();
     assert!(
-        catasto.items.iter().any(|r| r.reader_role == "operator"
+        catasto.iter().any(|r| r.reader_role == "operator"
             && r.reader_subject == "operator@082053"
             && r.what == "building.CadastralUnit"
             && r.purpose_id == "pdnd-tributi-3"),
@@ -1713,12 +1651,16 @@ async fn operators_reads_are_recorded_here_and_in_building() {
     );
 
     // Bagheria may not list Palermo's log.
-    let denied = log(&taxes_log, Who::operator(BAGHERIA), PALERMO)
+    let denied = personal_data_reads(&f.channel, &Who::operator(BAGHERIA), "", PALERMO).await;
+    testing::assert_refused(
+        denied,
+        Code::PermissionDenied,
+        "Bagheria listing Palermo's log",
+    );
+    let palermo = personal_data_reads(&f.channel, &operator, "", "")
         .await
-        .unwrap_err();
-    assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
-    let palermo = log(&taxes_log, operator, "").await.unwrap().into_inner();
-    assert_eq!(palermo.items.len(), 2);
+        .unwrap();
+    assert_eq!(palermo.len(), 2);
     f.taxes.stop().await.expect("clean stop");
     f.building.stop().await.expect("clean stop");
 }
