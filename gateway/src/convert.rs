@@ -97,6 +97,110 @@ pub fn field_output<'a>(msg: &'a DynamicMessage, f: &FieldDescriptor) -> FieldVa
     }
 }
 
+/// [`field_output`] for one field, with what it needs from the descriptors worked out once, when
+/// the schema is composed, instead of on every resolution: the field's shape and kind, and for an
+/// enum the GraphQL value of each number (the name is not rebuilt per value).
+pub struct FieldOutput {
+    field: FieldDescriptor,
+    map: bool,
+    list: bool,
+    presence: bool,
+    kind: Kind,
+    value: ValuePlan,
+}
+
+/// How one value of a field becomes output.
+enum ValuePlan {
+    /// `scalar_output` as is (numbers, strings, bytes, booleans).
+    Scalar,
+    /// An enum: the output of each number, as `enum_output` gives it.
+    Enum(Vec<(i32, Gql)>),
+    /// `google.protobuf.Timestamp`, with its two fields.
+    Timestamp(FieldDescriptor, FieldDescriptor),
+    /// Anything else (objects, wrappers): `value_output` as is.
+    Other,
+}
+
+impl FieldOutput {
+    /// The plan for field `f`.
+    pub fn new(f: &FieldDescriptor) -> Self {
+        let kind = f.kind();
+        let value = match &kind {
+            Kind::Enum(e) => {
+                let mut numbers: Vec<i32> = e.values().map(|v| v.number()).collect();
+                numbers.sort_unstable();
+                numbers.dedup();
+                ValuePlan::Enum(
+                    numbers
+                        .into_iter()
+                        .map(|n| (n, enum_output(e, n)))
+                        .collect(),
+                )
+            }
+            Kind::Message(m) if is_timestamp(m) => {
+                match (m.get_field_by_name("seconds"), m.get_field_by_name("nanos")) {
+                    (Some(s), Some(n)) => ValuePlan::Timestamp(s, n),
+                    _ => ValuePlan::Other,
+                }
+            }
+            Kind::Message(_) => ValuePlan::Other,
+            _ => ValuePlan::Scalar,
+        };
+        Self {
+            field: f.clone(),
+            map: f.is_map(),
+            list: f.is_list(),
+            presence: f.supports_presence(),
+            kind,
+            value,
+        }
+    }
+
+    /// The GraphQL value of this field of `msg`: the same as `field_output(msg, field)`.
+    pub fn output<'a>(&self, msg: &'a DynamicMessage) -> FieldValue<'a> {
+        if self.map {
+            return field_output(msg, &self.field);
+        }
+        if self.list {
+            return match msg.get_field(&self.field) {
+                Cow::Borrowed(Value::List(items)) => {
+                    FieldValue::list(items.iter().filter_map(|v| {
+                        let out = self.value(v);
+                        (!out.is_null_value()).then_some(out)
+                    }))
+                }
+                _ => FieldValue::list(Vec::<FieldValue<'a>>::new()),
+            };
+        }
+        if self.presence && !msg.has_field(&self.field) {
+            return FieldValue::NULL;
+        }
+        match msg.get_field(&self.field) {
+            Cow::Borrowed(v) => self.value(v),
+            Cow::Owned(v) => self.value(&v).into_owned_value(),
+        }
+    }
+
+    fn value<'a>(&self, v: &'a Value) -> FieldValue<'a> {
+        match (&self.value, v) {
+            (ValuePlan::Scalar, v) => FieldValue::value(scalar_output(v, &self.kind)),
+            (ValuePlan::Enum(outputs), Value::EnumNumber(n)) => FieldValue::value(
+                match outputs.binary_search_by_key(n, |(number, _)| *number) {
+                    Ok(i) => outputs[i].1.clone(),
+                    Err(_) => Gql::Null,
+                },
+            ),
+            (ValuePlan::Timestamp(seconds, nanos), Value::Message(m)) => {
+                FieldValue::value(timestamp_of(
+                    m.get_field(seconds).as_i64().unwrap_or(0),
+                    m.get_field(nanos).as_i32().unwrap_or(0),
+                ))
+            }
+            _ => value_output(v, &self.kind),
+        }
+    }
+}
+
 /// As [`field_output`], consuming the message so nested messages move instead of being copied.
 pub fn field_output_owned(mut msg: DynamicMessage, f: &FieldDescriptor) -> FieldValue<'static> {
     if f.is_map() || (f.supports_presence() && !msg.has_field(f)) {
@@ -209,6 +313,10 @@ fn timestamp_output(m: &DynamicMessage) -> Gql {
         .get_field_by_name("nanos")
         .and_then(|v| v.as_i32())
         .unwrap_or(0);
+    timestamp_of(seconds, nanos)
+}
+
+fn timestamp_of(seconds: i64, nanos: i32) -> Gql {
     match chrono::DateTime::from_timestamp(seconds, nanos.max(0) as u32) {
         Some(t) => Gql::String(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
         None => Gql::Null,
@@ -513,6 +621,73 @@ mod tests {
             let e =
                 message_input(&desc, args.iter().map(|(k, v)| (k.as_str(), v)), &[]).unwrap_err();
             assert_eq!(e.path, path, "{}", e.message);
+        }
+    }
+
+    /// A comparable rendering of a field value: plain values as they are, objects by content.
+    fn render(v: &FieldValue<'_>) -> String {
+        if let Some(list) = v.as_list() {
+            return format!(
+                "[{}]",
+                list.iter().map(render).collect::<Vec<_>>().join(",")
+            );
+        }
+        if let Some(m) = v.downcast_ref::<DynamicMessage>() {
+            return format!("object {m:?}");
+        }
+        format!("{:?}", v.as_value())
+    }
+
+    #[test]
+    fn field_plans_output_what_field_output_does() {
+        let pool = pool();
+        let mut n: i64 = 0;
+        for desc in pool.all_messages() {
+            // Unset, then set to a few values (enum numbers past the declared ones included).
+            let mut messages = vec![DynamicMessage::new(desc.clone())];
+            for round in 0..3 {
+                let mut m = DynamicMessage::new(desc.clone());
+                for f in desc.fields() {
+                    n += 1;
+                    let value = |kind: &Kind| match kind {
+                        Kind::Enum(_) => Some(Value::EnumNumber([0, 1, 2, 99][(n % 4) as usize])),
+                        Kind::Message(t) if is_timestamp(t) => {
+                            let mut ts = DynamicMessage::new(t.clone());
+                            ts.set_field_by_name("seconds", Value::I64(1_790_000_000 + n));
+                            let nanos = [0, 5_000_000, 123_456_000, 1][(n % 4) as usize];
+                            ts.set_field_by_name("nanos", Value::I32(nanos));
+                            Some(Value::Message(ts))
+                        }
+                        Kind::Message(t) if round == 1 => {
+                            Some(Value::Message(DynamicMessage::new(t.clone())))
+                        }
+                        Kind::Message(_) => None,
+                        other => Some(other.default_value()),
+                    };
+                    if f.is_map() {
+                        continue;
+                    }
+                    let Some(v) = value(&f.kind()) else { continue };
+                    let v = if f.is_list() {
+                        Value::List(vec![v.clone(), v])
+                    } else {
+                        v
+                    };
+                    m.set_field(&f, v);
+                }
+                messages.push(m);
+            }
+            for f in desc.fields() {
+                let plan = FieldOutput::new(&f);
+                for m in &messages {
+                    assert_eq!(
+                        render(&plan.output(m)),
+                        render(&field_output(m, &f)),
+                        "{}",
+                        f.full_name()
+                    );
+                }
+            }
         }
     }
 

@@ -180,13 +180,21 @@ struct ObjectDef {
     fields: BTreeMap<String, (Field, String)>,
 }
 
-/// The parent value of a connection's fields.
+/// The parent value of a connection's fields. The items are moved out of the response, never
+/// copied: `nodes`, `edges` and `node` borrow them.
 struct Connection {
-    items: Vec<DynamicMessage>,
+    edges: Vec<Edge>,
     end_cursor: String,
     has_next: bool,
     has_previous: bool,
     total: i64,
+}
+
+/// The parent value of an edge's fields.
+struct Edge {
+    node: DynamicMessage,
+    /// Services page forward from the end of a page: only the last edge carries a cursor.
+    cursor: Option<String>,
 }
 
 struct LookupPlan {
@@ -496,10 +504,10 @@ impl Builder {
         );
         for f in m.fields() {
             let ty = self.output_ref(&f, source)?;
-            let fd = f.clone();
+            let output = convert::FieldOutput::new(&f);
             let mut field = Field::new(names::camel(f.name()), ty, move |ctx| {
                 match ctx.parent_value.downcast_ref::<DynamicMessage>() {
-                    Some(msg) => FieldFuture::Value(Some(convert::field_output(msg, &fd))),
+                    Some(msg) => FieldFuture::Value(Some(output.output(msg))),
                     None => FieldFuture::Value(None),
                 }
             });
@@ -716,9 +724,7 @@ impl Builder {
                         .await
                         .map_err(|e| errors::from_call(&e))?;
                     Ok(Some(match &shape {
-                        Some(shape) => {
-                            FieldValue::owned_any(shape.connection(&response, had_after))
-                        }
+                        Some(shape) => FieldValue::owned_any(shape.connection(response, had_after)),
                         None => FieldValue::owned_any(response),
                     }))
                 }
@@ -762,8 +768,8 @@ impl Builder {
                 Field::new("node", TypeRef::named_nn(item_s.clone()), |ctx| {
                     FieldFuture::Value(
                         ctx.parent_value
-                            .downcast_ref::<(DynamicMessage, Option<String>)>()
-                            .map(|(m, _)| FieldValue::owned_any(m.clone())),
+                            .downcast_ref::<Edge>()
+                            .map(|e| FieldValue::borrowed_any(&e.node)),
                     )
                 })
                 .description("The item."),
@@ -776,8 +782,8 @@ impl Builder {
                 Field::new("cursor", TypeRef::named(TypeRef::STRING), |ctx| {
                     FieldFuture::from_value(
                         ctx.parent_value
-                            .downcast_ref::<(DynamicMessage, Option<String>)>()
-                            .and_then(|(_, c)| c.clone())
+                            .downcast_ref::<Edge>()
+                            .and_then(|e| e.cursor.clone())
                             .map(async_graphql::Value::String),
                     )
                 })
@@ -801,14 +807,9 @@ impl Builder {
                     let Some(c) = ctx.parent_value.downcast_ref::<Connection>() else {
                         return FieldFuture::Value(None);
                     };
-                    let last = c.items.len().saturating_sub(1);
-                    FieldFuture::Value(Some(FieldValue::list(c.items.iter().enumerate().map(
-                        |(i, m)| {
-                            let cursor = (i == last && !c.end_cursor.is_empty())
-                                .then(|| c.end_cursor.clone());
-                            FieldValue::owned_any((m.clone(), cursor))
-                        },
-                    ))))
+                    FieldFuture::Value(Some(FieldValue::list(
+                        c.edges.iter().map(|e| FieldValue::borrowed_any(e)),
+                    )))
                 })
                 .description("The items of this page, with cursors."),
                 "gateway".to_owned(),
@@ -822,7 +823,7 @@ impl Builder {
                         return FieldFuture::Value(None);
                     };
                     FieldFuture::Value(Some(FieldValue::list(
-                        c.items.iter().map(|m| FieldValue::borrowed_any(m)),
+                        c.edges.iter().map(|e| FieldValue::borrowed_any(&e.node)),
                     )))
                 })
                 .description("The items of this page."),
@@ -947,9 +948,17 @@ impl Builder {
                         let entities: Vec<FieldValue<'static>> = found
                             .into_iter()
                             .flatten()
-                            .filter_map(|item| match item.get_field(&entity_field).into_owned() {
-                                prost_reflect::Value::Message(m) => Some(FieldValue::owned_any(m)),
-                                _ => None,
+                            .filter_map(|mut item| {
+                                // Moved out of the item (a copy of the batch's), not copied again.
+                                let entity = item
+                                    .take_field(&entity_field)
+                                    .unwrap_or_else(|| entity_field.default_value());
+                                match entity {
+                                    prost_reflect::Value::Message(m) => {
+                                        Some(FieldValue::owned_any(m))
+                                    }
+                                    _ => None,
+                                }
                             })
                             .collect();
                         Ok(if list {
@@ -1202,27 +1211,45 @@ impl ConnectionShape {
         Ok(page)
     }
 
-    fn connection(&self, response: &DynamicMessage, has_previous: bool) -> Connection {
-        let items = response
-            .get_field(&self.list)
-            .as_list()
-            .map(|l| l.iter().filter_map(|v| v.as_message().cloned()).collect())
-            .unwrap_or_default();
-        let info = response.get_field(&self.info).as_message().cloned();
-        let get = |name: &str| {
-            info.as_ref()
-                .and_then(|i| i.get_field_by_name(name).map(std::borrow::Cow::into_owned))
+    /// The connection of a response, taking its items instead of copying them.
+    fn connection(&self, mut response: DynamicMessage, has_previous: bool) -> Connection {
+        let items: Vec<DynamicMessage> = match response.take_field(&self.list) {
+            Some(prost_reflect::Value::List(items)) => items
+                .into_iter()
+                .filter_map(|v| match v {
+                    prost_reflect::Value::Message(m) => Some(m),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
         };
+        let info = match response.take_field(&self.info) {
+            Some(prost_reflect::Value::Message(m)) => Some(m),
+            _ => None,
+        };
+        let get = |name: &str| info.as_ref().and_then(|i| i.get_field_by_name(name));
+        let end_cursor = get("end_cursor")
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let has_next = get("has_next_page")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false);
+        let total = get("total_count").and_then(|v| v.as_i64()).unwrap_or(0);
+        let last = items.len().saturating_sub(1);
+        let edges = items
+            .into_iter()
+            .enumerate()
+            .map(|(i, node)| Edge {
+                node,
+                cursor: (i == last && !end_cursor.is_empty()).then(|| end_cursor.clone()),
+            })
+            .collect();
         Connection {
-            items,
-            end_cursor: get("end_cursor")
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
-            has_next: get("has_next_page")
-                .and_then(|v| v.as_bool())
-                .unwrap_or(false),
+            edges,
+            end_cursor,
+            has_next,
             has_previous,
-            total: get("total_count").and_then(|v| v.as_i64()).unwrap_or(0),
+            total,
         }
     }
 }
