@@ -413,8 +413,8 @@ async fn graphql_post(State(state): State<AppState>, request: axum::extract::Req
     run(state, &headers, json, principal, false).await
 }
 
-/// Aliases in a document, fragments included; `None` when it does not parse (validation reports it).
-fn alias_count(query: &str) -> Option<usize> {
+/// Aliases in a document, fragments included.
+fn alias_count(doc: &async_graphql::parser::types::ExecutableDocument) -> usize {
     use async_graphql::parser::types::{Selection, SelectionSet};
     fn count(set: &SelectionSet) -> usize {
         set.items
@@ -428,7 +428,6 @@ fn alias_count(query: &str) -> Option<usize> {
             })
             .sum()
     }
-    let doc = async_graphql::parser::parse_query(query).ok()?;
     let operations: usize = doc
         .operations
         .iter()
@@ -439,7 +438,7 @@ fn alias_count(query: &str) -> Option<usize> {
         .values()
         .map(|f| count(&f.node.selection_set.node))
         .sum();
-    Some(operations + fragments)
+    operations + fragments
 }
 
 /// A request refused before execution, as a GraphQL error with `code`.
@@ -543,7 +542,7 @@ async fn run(
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return r;
     }
-    let request: async_graphql::Request = match serde_json::from_value(body) {
+    let mut request: async_graphql::Request = match serde_json::from_value(body) {
         Ok(r) => r,
         Err(e) => {
             return problem(
@@ -552,7 +551,13 @@ async fn run(
             );
         }
     };
-    if let Some(n) = alias_count(&request.query).filter(|n| *n > MAX_ALIASES) {
+    // Parsed once (or taken from the cache of parsed documents) and kept in the request, so
+    // execution does not parse it again; one that does not parse is left to execution, which
+    // reports the syntax error.
+    if let Some(n) = crate::request::parse(&mut request)
+        .map(alias_count)
+        .filter(|n| *n > MAX_ALIASES)
+    {
         return refused(
             accept,
             "ALIAS_LIMIT",
@@ -585,7 +590,7 @@ async fn run(
     let _ = span.set_parent(patto_service_kit::observe::extract_context(headers));
     let outcome = tokio::time::timeout(
         state.operation_timeout + Duration::from_secs(1),
-        tracing::Instrument::instrument(execute(&composition.schema, request, ctx.clone()), span),
+        tracing::Instrument::instrument(execute(&composition, request, ctx.clone()), span),
     )
     .await;
     let mut response = match outcome {
@@ -618,6 +623,14 @@ async fn run(
         {
             response = response.extension("backendCalls", v);
         }
+    }
+    if headers
+        .get(DEBUG_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("plan"))
+    {
+        let how = if ctx.planned() { "compiled" } else { "engine" };
+        response = response.extension("executor", async_graphql::Value::from(how));
     }
     let request_error = matches!(response.data, async_graphql::Value::Null)
         && !response.errors.is_empty()

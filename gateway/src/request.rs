@@ -19,7 +19,7 @@ use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
 use prost_reflect::{DynamicMessage, MethodDescriptor, Value};
 
-use crate::transport::{Call, CallError, Invoker};
+use crate::transport::{Call, CallError, Invoker, UnaryResult};
 
 /// Counts the passes of an execution and wakes the batches waiting for a pass to end.
 #[derive(Debug, Default)]
@@ -142,6 +142,30 @@ pub struct RequestCtx {
     per_service: Mutex<BTreeMap<String, usize>>,
     scheduler: Arc<Scheduler>,
     batches: Arc<Mutex<HashMap<String, Batch>>>,
+    /// Results a compiled plan fetched before handing the operation to the engine, by call.
+    prefetched: Mutex<Vec<(String, UnaryResult)>>,
+    /// Whether a compiled plan answered.
+    planned: AtomicBool,
+}
+
+/// A call a compiled plan made, with its result.
+pub struct Fetched {
+    /// Short name of the service.
+    pub service: Arc<str>,
+    /// The RPC.
+    pub method: MethodDescriptor,
+    /// The request sent.
+    pub request: DynamicMessage,
+    /// What came back.
+    pub result: UnaryResult,
+}
+
+fn call_key(service: &str, method: &MethodDescriptor, request: &DynamicMessage) -> String {
+    format!(
+        "{service}|{}|{}",
+        method.full_name(),
+        request_fingerprint(request)
+    )
 }
 
 impl RequestCtx {
@@ -154,7 +178,45 @@ impl RequestCtx {
             per_service: Mutex::new(BTreeMap::new()),
             scheduler: Arc::new(Scheduler::default()),
             batches: Arc::new(Mutex::new(HashMap::new())),
+            prefetched: Mutex::new(Vec::new()),
+            planned: AtomicBool::new(false),
         })
+    }
+
+    /// A unary call for this request, counted; a result a compiled plan already fetched for the
+    /// same call is taken instead of calling again.
+    pub async fn unary(&self, invoker: &Arc<dyn Invoker>, call: Call) -> UnaryResult {
+        let handed_over = {
+            let mut prefetched = lock(&self.prefetched);
+            if prefetched.is_empty() {
+                None
+            } else {
+                let key = call_key(&call.service, &call.method, &call.request);
+                prefetched
+                    .iter()
+                    .position(|(k, _)| *k == key)
+                    .map(|i| prefetched.swap_remove(i).1)
+            }
+        };
+        if let Some(result) = handed_over {
+            return result;
+        }
+        self.count_call(&call.service);
+        invoker.unary(call).await
+    }
+
+    /// Leaves a compiled plan's results for the engine, which takes over the operation.
+    pub fn hand_over(&self, fetched: impl IntoIterator<Item = Fetched>) {
+        let mut prefetched = lock(&self.prefetched);
+        for f in fetched {
+            let key = call_key(&f.service, &f.method, &f.request);
+            prefetched.push((key, f.result));
+        }
+    }
+
+    /// Whether a compiled plan answered the operation (shown with the debug header).
+    pub fn planned(&self) -> bool {
+        self.planned.load(Ordering::Relaxed)
     }
 
     /// Counts a backend call made for this request.
@@ -281,17 +343,41 @@ async fn dispatch(
     Ok(Arc::new(items))
 }
 
-/// Executes a GraphQL request with its per-request state, batching lookups and extensions.
+/// Executes a GraphQL request with its per-request state, batching lookups and extensions: by
+/// the document's compiled plan when it has one (see `compose::plan`), else by the engine. The
+/// HTTP layer has already put the document in the request through [`parse`].
 pub async fn execute(
-    schema: &async_graphql::dynamic::Schema,
+    composition: &crate::compose::Composition,
     mut request: async_graphql::Request,
     ctx: Arc<RequestCtx>,
 ) -> async_graphql::Response {
-    // A document seen before is not parsed again; one that does not parse is left to execution,
-    // which reports the syntax error.
-    let _ = parse(&mut request);
+    let plans = &composition.plans;
+    if let Some(plan) = plans.get(&request)
+        && let Some(data) = plan.run(&request.variables, &ctx).await
+    {
+        ctx.planned.store(true, Ordering::Relaxed);
+        return async_graphql::Response::new(data);
+    }
+    // A document not seen before is compiled now and its plan kept once the engine has run it
+    // cleanly, which proves it valid against this schema.
+    let candidate = if plans.is_known(&request) {
+        None
+    } else {
+        let operation = request.operation_name.clone();
+        request
+            .parsed_query()
+            .ok()
+            .map(|doc| plans.compile(doc, operation.as_deref()))
+    };
+    let keep = candidate.map(|plan| (request.query.clone(), request.operation_name.clone(), plan));
     let request = request.data(ctx.clone());
-    Driven::new(&ctx, schema.execute(request)).await
+    let response = Driven::new(&ctx, composition.schema.execute(request)).await;
+    if let Some((query, operation, plan)) = keep
+        && response.errors.is_empty()
+    {
+        plans.keep(query, operation, plan);
+    }
+    response
 }
 
 /// Queries longer than this are parsed every time, never kept.

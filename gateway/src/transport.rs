@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BufMut};
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
@@ -99,9 +98,7 @@ impl Decoder for DynamicDecoder {
     type Item = DynamicMessage;
     type Error = Status;
     fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<DynamicMessage>, Status> {
-        let mut buf = Vec::with_capacity(src.remaining());
-        buf.put(src);
-        DynamicMessage::decode(self.0.clone(), &buf[..])
+        DynamicMessage::decode(self.0.clone(), src)
             .map(Some)
             .map_err(|e| Status::internal(format!("decode: {e}")))
     }

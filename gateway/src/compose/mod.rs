@@ -24,6 +24,7 @@ pub mod comments;
 mod guard;
 pub mod names;
 pub mod options;
+pub(crate) mod plan;
 mod roots;
 mod scalars;
 
@@ -93,6 +94,8 @@ pub struct Composition {
     pub schema: Schema,
     /// Each service and where its descriptors came from.
     pub services: Vec<(String, Origin)>,
+    /// Compiled plans of the documents seen, valid for this schema only.
+    pub(crate) plans: plan::Plans,
 }
 
 impl Composition {
@@ -235,6 +238,8 @@ pub(crate) struct Builder {
     refs: Vec<PendingRef>,
     extensions: Vec<PendingExtension>,
     comments: Comments,
+    /// What compiled plans may use.
+    catalog: plan::Catalog,
 }
 
 fn encoded(m: &impl Message) -> Vec<u8> {
@@ -282,6 +287,7 @@ impl Builder {
             refs: Vec::new(),
             extensions: Vec::new(),
             comments: Comments::default(),
+            catalog: plan::Catalog::default(),
         };
         for reserved in roots::RESERVED_TYPES {
             b.claims.insert(
@@ -505,12 +511,14 @@ impl Builder {
         for f in m.fields() {
             let ty = self.output_ref(&f, source)?;
             let output = convert::FieldOutput::new(&f);
-            let mut field = Field::new(names::camel(f.name()), ty, move |ctx| {
-                match ctx.parent_value.downcast_ref::<DynamicMessage>() {
-                    Some(msg) => FieldFuture::Value(Some(output.output(msg))),
-                    None => FieldFuture::Value(None),
-                }
+            let resolve = plan::resolver(move |parent| {
+                parent
+                    .downcast_ref::<DynamicMessage>()
+                    .map(|msg| output.output(msg))
             });
+            self.catalog
+                .field(&name, &names::camel(f.name()), &ty, resolve.clone());
+            let mut field = sync_field(names::camel(f.name()), ty, resolve);
             if let Some(d) = self.describe(&m.parent_file(), f.path()) {
                 field = field.description(d);
             }
@@ -687,46 +695,39 @@ impl Builder {
                 self.arguments(&input, &[], service)?,
             ),
         };
-        let (invoker, service_c, method_c) =
-            (self.invoker.clone(), service.clone(), method.clone());
-        let shape = connection.clone();
         let is_mutation = matches!(op.kind, options::Kind::Mutation);
+        let rpc = Arc::new(RootRpc {
+            invoker: self.invoker.clone(),
+            service: service.clone(),
+            method: method.clone(),
+            retryable,
+            shape: connection.clone(),
+            type_name: plan_type_name(&ty).to_owned(),
+            ty: ty.clone(),
+        });
+        if matches!(op.kind, options::Kind::Query) {
+            self.catalog.root(&op.name, rpc.clone());
+        }
         let mut field = Field::new(op.name.clone(), ty, move |ctx| {
-            let (invoker, service, method, shape) = (
-                invoker.clone(),
-                service_c.clone(),
-                method_c.clone(),
-                shape.clone(),
-            );
+            let rpc = rpc.clone();
             FieldFuture::new(async move {
                 let result = async {
                     if is_mutation {
                         guard::mutation(&guard::principal(&ctx))?;
                     }
                     let rc = request_ctx(&ctx);
-                    let mut request = convert::message_input(
-                        &method.input(),
-                        ctx.args.iter().map(|(k, v)| (k.as_str(), v.as_value())),
-                        &[],
-                    )
-                    .map_err(|e| errors::from_input(&e))?;
-                    let mut had_after = false;
-                    if let Some(shape) = &shape {
-                        let page = shape.page_request(&ctx)?;
-                        had_after = page
-                            .get_field_by_name("after")
-                            .is_some_and(|v| v.as_str().is_some_and(|s| !s.is_empty()));
-                        request.set_field(&shape.page, prost_reflect::Value::Message(page));
-                    }
-                    rc.count_call(&service);
-                    let response = invoker
-                        .unary(rc.call(service, method, request, retryable))
+                    let args: Vec<(&str, &async_graphql::Value)> = ctx
+                        .args
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_value()))
+                        .collect();
+                    let prepared = rpc.request(&args)?;
+                    let had_after = prepared.had_after;
+                    let response = rc
+                        .unary(&rpc.invoker, rpc.call(&rc, prepared.request))
                         .await
                         .map_err(|e| errors::from_call(&e))?;
-                    Ok(Some(match &shape {
-                        Some(shape) => FieldValue::owned_any(shape.connection(response, had_after)),
-                        None => FieldValue::owned_any(response),
-                    }))
+                    Ok(Some(rpc.output(response, had_after)))
                 }
                 .await;
                 recover(&ctx, result)
@@ -762,34 +763,100 @@ impl Builder {
         }
         let item_s = item.to_owned();
         let mut edge_fields = BTreeMap::new();
-        edge_fields.insert(
-            "node".to_owned(),
-            (
-                Field::new("node", TypeRef::named_nn(item_s.clone()), |ctx| {
-                    FieldFuture::Value(
-                        ctx.parent_value
-                            .downcast_ref::<Edge>()
-                            .map(|e| FieldValue::borrowed_any(&e.node)),
-                    )
-                })
-                .description("The item."),
-                "gateway".to_owned(),
-            ),
+        let mut gateway_field = |fields: &mut BTreeMap<String, (Field, String)>,
+                                 owner: &str,
+                                 name: &str,
+                                 ty: TypeRef,
+                                 description: &str,
+                                 resolve: plan::Resolve| {
+            self.catalog.field(owner, name, &ty, resolve.clone());
+            fields.insert(
+                name.to_owned(),
+                (
+                    sync_field(name, ty, resolve).description(description),
+                    "gateway".to_owned(),
+                ),
+            );
+        };
+        gateway_field(
+            &mut edge_fields,
+            &edge,
+            "node",
+            TypeRef::named_nn(item_s.clone()),
+            "The item.",
+            plan::resolver(|parent| {
+                parent
+                    .downcast_ref::<Edge>()
+                    .map(|e| FieldValue::borrowed_any(&e.node))
+            }),
         );
-        edge_fields.insert(
-            "cursor".to_owned(),
-            (
-                Field::new("cursor", TypeRef::named(TypeRef::STRING), |ctx| {
-                    FieldFuture::from_value(
-                        ctx.parent_value
-                            .downcast_ref::<Edge>()
-                            .and_then(|e| e.cursor.clone())
-                            .map(async_graphql::Value::String),
-                    )
+        gateway_field(
+            &mut edge_fields,
+            &edge,
+            "cursor",
+            TypeRef::named(TypeRef::STRING),
+            "Cursor to pass as `after` to continue after this item; services page forward from the end of a page, so only the last edge of a page carries one.",
+            plan::resolver(|parent| {
+                parent
+                    .downcast_ref::<Edge>()
+                    .and_then(|e| e.cursor.clone())
+                    .map(|c| FieldValue::value(async_graphql::Value::String(c)))
+            }),
+        );
+        let mut fields = BTreeMap::new();
+        gateway_field(
+            &mut fields,
+            &conn,
+            "edges",
+            TypeRef::named_nn_list_nn(edge.clone()),
+            "The items of this page, with cursors.",
+            plan::resolver(|parent| {
+                parent
+                    .downcast_ref::<Connection>()
+                    .map(|c| FieldValue::list(c.edges.iter().map(|e| FieldValue::borrowed_any(e))))
+            }),
+        );
+        gateway_field(
+            &mut fields,
+            &conn,
+            "nodes",
+            TypeRef::named_nn_list_nn(item_s),
+            "The items of this page.",
+            plan::resolver(|parent| {
+                parent.downcast_ref::<Connection>().map(|c| {
+                    FieldValue::list(c.edges.iter().map(|e| FieldValue::borrowed_any(&e.node)))
                 })
-                .description("Cursor to pass as `after` to continue after this item; services page forward from the end of a page, so only the last edge of a page carries one."),
-                "gateway".to_owned(),
-            ),
+            }),
+        );
+        gateway_field(
+            &mut fields,
+            &conn,
+            "pageInfo",
+            TypeRef::named_nn(roots::PAGE_INFO),
+            "Where this page sits in the list.",
+            plan::resolver(|parent| {
+                parent.downcast_ref::<Connection>().map(|c| {
+                    FieldValue::value(roots::page_info_value(
+                        &c.end_cursor,
+                        c.has_next,
+                        c.has_previous,
+                    ))
+                })
+            }),
+        );
+        gateway_field(
+            &mut fields,
+            &conn,
+            "totalCount",
+            TypeRef::named_nn(TypeRef::INT),
+            "Number of items in the whole list.",
+            plan::resolver(|parent| {
+                parent.downcast_ref::<Connection>().map(|c| {
+                    FieldValue::value(async_graphql::Value::from(
+                        c.total.clamp(0, i64::from(i32::MAX)),
+                    ))
+                })
+            }),
         );
         self.objects.insert(
             edge.clone(),
@@ -797,70 +864,6 @@ impl Builder {
                 description: Some(format!("An edge of a `{conn}`.")),
                 fields: edge_fields,
             },
-        );
-
-        let mut fields = BTreeMap::new();
-        fields.insert(
-            "edges".to_owned(),
-            (
-                Field::new("edges", TypeRef::named_nn_list_nn(edge), |ctx| {
-                    let Some(c) = ctx.parent_value.downcast_ref::<Connection>() else {
-                        return FieldFuture::Value(None);
-                    };
-                    FieldFuture::Value(Some(FieldValue::list(
-                        c.edges.iter().map(|e| FieldValue::borrowed_any(e)),
-                    )))
-                })
-                .description("The items of this page, with cursors."),
-                "gateway".to_owned(),
-            ),
-        );
-        fields.insert(
-            "nodes".to_owned(),
-            (
-                Field::new("nodes", TypeRef::named_nn_list_nn(item_s), |ctx| {
-                    let Some(c) = ctx.parent_value.downcast_ref::<Connection>() else {
-                        return FieldFuture::Value(None);
-                    };
-                    FieldFuture::Value(Some(FieldValue::list(
-                        c.edges.iter().map(|e| FieldValue::borrowed_any(&e.node)),
-                    )))
-                })
-                .description("The items of this page."),
-                "gateway".to_owned(),
-            ),
-        );
-        fields.insert(
-            "pageInfo".to_owned(),
-            (
-                Field::new("pageInfo", TypeRef::named_nn(roots::PAGE_INFO), |ctx| {
-                    let Some(c) = ctx.parent_value.downcast_ref::<Connection>() else {
-                        return FieldFuture::Value(None);
-                    };
-                    FieldFuture::Value(Some(FieldValue::value(roots::page_info_value(
-                        &c.end_cursor,
-                        c.has_next,
-                        c.has_previous,
-                    ))))
-                })
-                .description("Where this page sits in the list."),
-                "gateway".to_owned(),
-            ),
-        );
-        fields.insert(
-            "totalCount".to_owned(),
-            (
-                Field::new("totalCount", TypeRef::named_nn(TypeRef::INT), |ctx| {
-                    let Some(c) = ctx.parent_value.downcast_ref::<Connection>() else {
-                        return FieldFuture::Value(None);
-                    };
-                    FieldFuture::from_value(Some(async_graphql::Value::from(
-                        c.total.clamp(0, i64::from(i32::MAX)),
-                    )))
-                })
-                .description("Number of items in the whole list."),
-                "gateway".to_owned(),
-            ),
         );
         self.objects.insert(
             conn.clone(),
@@ -1173,8 +1176,109 @@ impl Builder {
                 .iter()
                 .map(|s| (s.service.clone(), s.origin))
                 .collect(),
+            plans: plan::Plans::new(std::mem::take(&mut self.catalog)),
         })
     }
+}
+
+/// A Query or Mutation field backed by a unary RPC: how the engine's resolver and compiled plans
+/// build its request, call it and shape its response, so both do exactly the same.
+pub(crate) struct RootRpc {
+    invoker: Arc<dyn Invoker>,
+    service: Arc<str>,
+    method: MethodDescriptor,
+    retryable: bool,
+    shape: Option<ConnectionShape>,
+    ty: TypeRef,
+    type_name: String,
+}
+
+/// A request ready to send.
+pub(crate) struct Prepared {
+    request: DynamicMessage,
+    /// Whether a page was asked for with `after` (a connection's `hasPreviousPage`).
+    had_after: bool,
+}
+
+impl RootRpc {
+    /// The GraphQL type of the field.
+    pub(crate) fn ty(&self) -> &TypeRef {
+        &self.ty
+    }
+
+    /// The object type the field returns.
+    pub(crate) fn type_name(&self) -> &str {
+        &self.type_name
+    }
+
+    /// The request for these field arguments; BAD_USER_INPUT naming the argument when one does
+    /// not fit the message.
+    pub(crate) fn request(
+        &self,
+        args: &[(&str, &async_graphql::Value)],
+    ) -> async_graphql::Result<Prepared> {
+        let mut request = convert::message_input(&self.method.input(), args.iter().copied(), &[])
+            .map_err(|e| errors::from_input(&e))?;
+        let mut had_after = false;
+        if let Some(shape) = &self.shape {
+            let page = shape.page_request(args)?;
+            had_after = page
+                .get_field_by_name("after")
+                .is_some_and(|v| v.as_str().is_some_and(|s| !s.is_empty()));
+            request.set_field(&shape.page, prost_reflect::Value::Message(page));
+        }
+        Ok(Prepared { request, had_after })
+    }
+
+    fn call(&self, rc: &RequestCtx, request: DynamicMessage) -> crate::transport::Call {
+        rc.call(
+            self.service.clone(),
+            self.method.clone(),
+            request,
+            self.retryable,
+        )
+    }
+
+    /// Calls the RPC for a compiled plan; the result stays with its request, so the engine can
+    /// take it over.
+    pub(crate) async fn fetch(
+        &self,
+        rc: &Arc<RequestCtx>,
+        prepared: Prepared,
+    ) -> (crate::request::Fetched, bool) {
+        let call = self.call(rc, prepared.request.clone());
+        let result = rc.unary(&self.invoker, call).await;
+        let fetched = crate::request::Fetched {
+            service: self.service.clone(),
+            method: self.method.clone(),
+            request: prepared.request,
+            result,
+        };
+        (fetched, prepared.had_after)
+    }
+
+    /// The field's value for a response: a connection, or the message itself.
+    pub(crate) fn output(&self, response: DynamicMessage, had_after: bool) -> FieldValue<'static> {
+        match &self.shape {
+            Some(shape) => FieldValue::owned_any(shape.connection(response, had_after)),
+            None => FieldValue::owned_any(response),
+        }
+    }
+}
+
+/// The named type inside a type reference.
+fn plan_type_name(ty: &TypeRef) -> &str {
+    match ty {
+        TypeRef::Named(n) => n,
+        TypeRef::NonNull(t) | TypeRef::List(t) => plan_type_name(t),
+    }
+}
+
+/// A field whose resolver is a plain function of its parent, registered for plans too.
+fn sync_field(name: impl Into<String>, ty: TypeRef, resolve: plan::Resolve) -> Field {
+    Field::new(name, ty, move |ctx| {
+        FieldFuture::Value(resolve(ctx.parent_value))
+    })
 }
 
 /// The fields that make an RPC a Relay connection.
@@ -1186,27 +1290,35 @@ struct ConnectionShape {
 }
 
 impl ConnectionShape {
-    fn page_request(&self, ctx: &ResolverContext<'_>) -> async_graphql::Result<DynamicMessage> {
+    fn page_request(
+        &self,
+        args: &[(&str, &async_graphql::Value)],
+    ) -> async_graphql::Result<DynamicMessage> {
+        use async_graphql::Value as Gql;
+        let arg = |name: &str| {
+            args.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| *v)
+                .filter(|v| !matches!(v, Gql::Null))
+        };
         let desc = self.page.kind().as_message().cloned().ok_or("page")?;
         let mut page = DynamicMessage::new(desc);
-        if let Some(first) = ctx.args.get("first")
-            && !first.is_null()
-        {
-            let n = first
-                .i64()
-                .map_err(|_| errors::bad_input("first", "must be a whole number"))?;
+        if let Some(first) = arg("first") {
+            let n = match first {
+                Gql::Number(n) => n.as_i64(),
+                _ => None,
+            }
+            .ok_or_else(|| errors::bad_input("first", "must be a whole number"))?;
             if !(1..=100).contains(&n) {
                 return Err(errors::bad_input("first", "must be between 1 and 100"));
             }
             page.set_field_by_name("first", prost_reflect::Value::I32(n as i32));
         }
-        if let Some(after) = ctx.args.get("after")
-            && !after.is_null()
-        {
-            let s = after
-                .string()
-                .map_err(|_| errors::bad_input("after", "must be a cursor string"))?;
-            page.set_field_by_name("after", prost_reflect::Value::String(s.to_owned()));
+        if let Some(after) = arg("after") {
+            let Gql::String(s) = after else {
+                return Err(errors::bad_input("after", "must be a cursor string"));
+            };
+            page.set_field_by_name("after", prost_reflect::Value::String(s.clone()));
         }
         Ok(page)
     }

@@ -89,16 +89,17 @@ pub(crate) fn page_info_value(end_cursor: &str, has_next: bool, has_previous: bo
 }
 
 pub(super) fn value_field(name: &str, ty: TypeRef, description: &str) -> (String, (Field, String)) {
-    let key = name.to_owned();
-    let field = Field::new(name, ty, move |ctx| {
-        let v = match ctx.parent_value.as_value() {
-            Some(Value::Object(o)) => o.get(key.as_str()).cloned(),
-            _ => None,
-        };
-        FieldFuture::from_value(v)
-    })
-    .description(description);
+    let field = super::sync_field(name, ty, value_resolver(name)).description(description);
     (name.to_owned(), (field, "gateway".to_owned()))
+}
+
+/// The resolver of a field read from an object value by name.
+fn value_resolver(name: &str) -> super::plan::Resolve {
+    let key = name.to_owned();
+    super::plan::resolver(move |parent| match parent.as_value() {
+        Some(Value::Object(o)) => o.get(key.as_str()).cloned().map(FieldValue::value),
+        _ => None,
+    })
 }
 
 fn comune_field(
@@ -120,6 +121,15 @@ fn comune_field(
 
 /// Adds the gateway's types and entry points to the builder.
 pub(crate) fn add(b: &mut Builder, sources: &[Source]) -> Result<(), ComposeError> {
+    // Plans read a connection's `pageInfo` through the same resolvers.
+    for (name, ty) in [
+        ("endCursor", TypeRef::named(TypeRef::STRING)),
+        ("hasNextPage", TypeRef::named_nn(TypeRef::BOOLEAN)),
+        ("hasPreviousPage", TypeRef::named_nn(TypeRef::BOOLEAN)),
+        ("startCursor", TypeRef::named(TypeRef::STRING)),
+    ] {
+        b.catalog.field(PAGE_INFO, name, &ty, value_resolver(name));
+    }
     b.objects.insert(
         PAGE_INFO.into(),
         ObjectDef {

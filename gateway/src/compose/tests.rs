@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use async_graphql::dynamic::Schema;
 use futures::future::BoxFuture;
 use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor, Value};
 use serde_json::json;
@@ -334,7 +333,7 @@ fn thing(pool: &DescriptorPool, id: &str, parent: &str) -> DynamicMessage {
 
 /// Runs `query` as a comune's system: these tests are about the mapping, which the access rule
 /// (tested below with other callers) lets a system through.
-async fn run(schema: &Schema, query: &str) -> (serde_json::Value, usize) {
+async fn run(schema: &Composition, query: &str) -> (serde_json::Value, usize) {
     let system = Principal::System {
         istat_code: "082053".into(),
         subject: "test".into(),
@@ -342,7 +341,11 @@ async fn run(schema: &Schema, query: &str) -> (serde_json::Value, usize) {
     run_as(schema, query, system).await
 }
 
-async fn run_as(schema: &Schema, query: &str, principal: Principal) -> (serde_json::Value, usize) {
+async fn run_as(
+    schema: &Composition,
+    query: &str,
+    principal: Principal,
+) -> (serde_json::Value, usize) {
     let ctx = RequestCtx::new(None, Vec::new());
     let request = async_graphql::Request::new(query).data(principal);
     let response = execute(schema, request, ctx.clone()).await;
@@ -517,7 +520,7 @@ async fn connections_page_and_values_convert() {
         resp.set_field_by_name("page_info", Value::Message(info));
         Ok(resp)
     });
-    let schema = compose(&[src], Arc::new(fake)).unwrap().schema;
+    let schema = compose(&[src], Arc::new(fake)).unwrap();
     let (out, _) = run(
         &schema,
         r#"{ things(first: 2, after: "c1") { totalCount pageInfo { endCursor hasNextPage hasPreviousPage }
@@ -538,9 +541,7 @@ async fn connections_page_and_values_convert() {
 #[tokio::test]
 async fn oneof_inputs_refuse_two_members() {
     let fake = Fake::default();
-    let schema = compose(&[demo_source()], Arc::new(fake.clone()))
-        .unwrap()
-        .schema;
+    let schema = compose(&[demo_source()], Arc::new(fake.clone())).unwrap();
     let (out, calls) = run(
         &schema,
         r#"mutation { saveThing(thing: {id: "x", text: "a", number: 1}) { thing { id } } }"#,
@@ -623,7 +624,7 @@ async fn joins_batch_one_call_per_level() {
         resp.set_field_by_name("items", Value::List(items));
         Ok(resp)
     });
-    let schema = compose(&[src], Arc::new(fake.clone())).unwrap().schema;
+    let schema = compose(&[src], Arc::new(fake.clone())).unwrap();
 
     let (one, calls_one) = run(
         &schema,
@@ -694,7 +695,7 @@ async fn errors_map_to_codes_and_spare_other_fields() {
     fake.on("ListMunicipalityThings", |_| {
         Err(Status::unavailable("connection refused"))
     });
-    let schema = compose(&[src], Arc::new(fake)).unwrap().schema;
+    let schema = compose(&[src], Arc::new(fake)).unwrap();
     let (out, _) = run(&schema, r#"{ getThing(id: "") { thing { id } } }"#).await;
     let ext = &out["errors"][0]["extensions"];
     assert_eq!(ext["code"], "BAD_USER_INPUT");
@@ -725,9 +726,7 @@ async fn errors_map_to_codes_and_spare_other_fields() {
 
 #[tokio::test]
 async fn citizen_entry_validates_the_fiscal_code() {
-    let schema = compose(&[demo_source()], Arc::new(Fake::default()))
-        .unwrap()
-        .schema;
+    let schema = compose(&[demo_source()], Arc::new(Fake::default())).unwrap();
     let (out, calls) = run(
         &schema,
         r#"{ citizen(fiscalCode: "RSSMRA80A01G273A") { fiscalCode } }"#,
@@ -746,9 +745,7 @@ async fn citizen_entry_validates_the_fiscal_code() {
 #[tokio::test]
 async fn the_gateway_refuses_what_the_principal_alone_rules_out() {
     let fake = Fake::default();
-    let schema = compose(&[demo_source()], Arc::new(fake.clone()))
-        .unwrap()
-        .schema;
+    let schema = compose(&[demo_source()], Arc::new(fake.clone())).unwrap();
     let me = "RCCMNL83S18D969H";
     let citizen = |cf: &str| Principal::Citizen {
         fiscal_code: cf.into(),

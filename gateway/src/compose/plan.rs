@@ -1,0 +1,442 @@
+//! Compiled plans: the fast path for data-only queries.
+//!
+//! Most traffic is the same few documents reading service data: a list or a lookup, then fields of
+//! the messages it returns. The GraphQL engine spends several thousand instructions per field
+//! (futures, contexts, maps) to resolve such a selection, more than the backend call itself when a
+//! page has a few hundred fields. A document that has already run cleanly through the engine
+//! under the live schema (so it is known to be valid, within the depth and complexity limits) is
+//! compiled here into a plan: which RPCs to call with which arguments, and which resolver to apply
+//! to each selected field. Running a plan calls the same resolvers the engine would, in the same
+//! order, and builds the same response value; only the engine's per-field machinery is skipped.
+//!
+//! A plan covers queries whose root fields are unary RPCs and whose selections are message fields,
+//! connection fields and `__typename`, without fragments, directives or repeated response keys;
+//! variables are taken only when their values are plain scalars of the declared type. Anything
+//! else, and any request a plan cannot finish on the happy path (a failed call, an argument the
+//! service would refuse, a value the schema does not allow), goes to the engine, which reports it
+//! exactly as it always has; results already fetched are handed over, so no RPC is called twice.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_graphql::dynamic::{FieldValue, TypeRef};
+use async_graphql::parser::types::{
+    BaseType, DocumentOperations, ExecutableDocument, OperationType, Selection, SelectionSet,
+};
+use async_graphql::{Name, Value, Variables};
+
+use super::RootRpc;
+use crate::request::RequestCtx;
+
+/// A field's resolver, shared by the schema (engine) and by plans: from the parent's value to the
+/// field's, exactly as the engine's resolver returns it (`None` reads as null).
+pub(crate) type Resolve =
+    Arc<dyn for<'a> Fn(&'a FieldValue<'a>) -> Option<FieldValue<'a>> + Send + Sync>;
+
+/// Wraps a closure as a [`Resolve`], fixing its higher-ranked signature.
+pub(crate) fn resolver<F>(f: F) -> Resolve
+where
+    F: for<'a> Fn(&'a FieldValue<'a>) -> Option<FieldValue<'a>> + Send + Sync + 'static,
+{
+    Arc::new(f)
+}
+
+/// One field of an object type that plans can resolve.
+#[derive(Clone)]
+struct Slot {
+    resolve: Resolve,
+    ty: TypeRef,
+}
+
+/// What plans may use, recorded while composing: query fields backed by unary RPCs and the
+/// resolvers of plain object fields.
+#[derive(Default)]
+pub(crate) struct Catalog {
+    roots: HashMap<String, Arc<RootRpc>>,
+    objects: HashMap<String, HashMap<String, Slot>>,
+}
+
+impl Catalog {
+    /// Records a field of `type_name` resolved by `resolve`.
+    pub(crate) fn field(&mut self, type_name: &str, field: &str, ty: &TypeRef, resolve: Resolve) {
+        self.objects
+            .entry(type_name.to_owned())
+            .or_default()
+            .insert(
+                field.to_owned(),
+                Slot {
+                    resolve,
+                    ty: ty.clone(),
+                },
+            );
+    }
+
+    /// Records a Query field backed by a unary RPC.
+    pub(crate) fn root(&mut self, field: &str, rpc: Arc<RootRpc>) {
+        self.roots.insert(field.to_owned(), rpc);
+    }
+
+    fn compile(&self, doc: &ExecutableDocument, operation: Option<&str>) -> Option<Plan> {
+        let op = match (&doc.operations, operation) {
+            (DocumentOperations::Single(op), _) => op,
+            (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name)?,
+            (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next()?,
+            _ => return None,
+        };
+        let op = &op.node;
+        if op.ty != OperationType::Query || !op.directives.is_empty() {
+            return None;
+        }
+        let mut variables = Vec::new();
+        for def in &op.variable_definitions {
+            let def = &def.node;
+            let BaseType::Named(base) = &def.var_type.node.base else {
+                return None;
+            };
+            let kind = match base.as_str() {
+                "Int" => Scalar::Int,
+                "Float" => Scalar::Float,
+                "String" | "ID" => Scalar::String,
+                "Boolean" => Scalar::Boolean,
+                _ => return None,
+            };
+            if !def.directives.is_empty() {
+                return None;
+            }
+            variables.push(VariableDef {
+                name: def.name.node.clone(),
+                kind,
+                nullable: def.var_type.node.nullable,
+                default: def.default_value().cloned(),
+            });
+        }
+        let mut roots = Vec::new();
+        for (key, field) in fields(&op.selection_set.node)? {
+            if field.name.node == "__typename" {
+                roots.push(Root::Typename(key));
+                continue;
+            }
+            let rpc = self.roots.get(field.name.node.as_str())?.clone();
+            let selection = self.selection(rpc.type_name(), &field.selection_set.node)?;
+            roots.push(Root::Rpc {
+                key,
+                rpc,
+                field: field.clone(),
+                selection,
+            });
+        }
+        Some(Plan { variables, roots })
+    }
+
+    fn selection(&self, type_name: &str, set: &SelectionSet) -> Option<Shape> {
+        let slots = self.objects.get(type_name)?;
+        let mut steps = Vec::new();
+        for (key, field) in fields(set)? {
+            if field.name.node == "__typename" {
+                steps.push(Step::Typename(key, Value::String(type_name.to_owned())));
+                continue;
+            }
+            if !field.arguments.is_empty() {
+                return None;
+            }
+            let slot = slots.get(field.name.node.as_str())?.clone();
+            let inner = named(&slot.ty);
+            let selection = if field.selection_set.node.items.is_empty() {
+                if self.objects.contains_key(inner) {
+                    return None;
+                }
+                None
+            } else {
+                Some(Box::new(self.selection(inner, &field.selection_set.node)?))
+            };
+            steps.push(Step::Field {
+                key,
+                slot,
+                selection,
+            });
+        }
+        Some(Shape { steps })
+    }
+}
+
+/// The fields of a selection set by response key; `None` when it has fragments, directives or a
+/// response key twice (the engine merges those).
+fn fields(set: &SelectionSet) -> Option<Vec<(Name, &async_graphql::parser::types::Field)>> {
+    let mut out: Vec<(Name, &async_graphql::parser::types::Field)> = Vec::new();
+    for item in &set.items {
+        let Selection::Field(field) = &item.node else {
+            return None;
+        };
+        let field = &field.node;
+        if !field.directives.is_empty() {
+            return None;
+        }
+        let key = field.response_key().node.clone();
+        if out.iter().any(|(k, _)| *k == key) {
+            return None;
+        }
+        out.push((key, field));
+    }
+    Some(out)
+}
+
+fn named(ty: &TypeRef) -> &str {
+    match ty {
+        TypeRef::Named(n) => n,
+        TypeRef::NonNull(t) | TypeRef::List(t) => named(t),
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Scalar {
+    Int,
+    Float,
+    String,
+    Boolean,
+}
+
+struct VariableDef {
+    name: Name,
+    kind: Scalar,
+    nullable: bool,
+    default: Option<Value>,
+}
+
+enum Root {
+    Typename(Name),
+    Rpc {
+        key: Name,
+        rpc: Arc<RootRpc>,
+        /// The field as written: its arguments, variables substituted on each run.
+        field: async_graphql::parser::types::Field,
+        selection: Shape,
+    },
+}
+
+struct Shape {
+    steps: Vec<Step>,
+}
+
+enum Step {
+    Typename(Name, Value),
+    Field {
+        key: Name,
+        slot: Slot,
+        selection: Option<Box<Shape>>,
+    },
+}
+
+/// A compiled query.
+pub(crate) struct Plan {
+    variables: Vec<VariableDef>,
+    roots: Vec<Root>,
+}
+
+impl Plan {
+    /// The operation's `data`, or `None` when the engine must answer (nothing is lost: calls
+    /// made are left in `rc` for it).
+    pub(crate) async fn run(&self, variables: &Variables, rc: &Arc<RequestCtx>) -> Option<Value> {
+        let values = self.variables(variables)?;
+        let mut requests = Vec::new();
+        for root in &self.roots {
+            if let Root::Rpc { rpc, field, .. } = root {
+                let args: Vec<(&str, Value)> = field
+                    .arguments
+                    .iter()
+                    .map(|(name, value)| {
+                        let v = value
+                            .node
+                            .clone()
+                            .into_const_with(|var| values.get(&var).cloned().ok_or(()))
+                            .ok()?;
+                        Some((name.node.as_str(), v))
+                    })
+                    .collect::<Option<_>>()?;
+                let args: Vec<(&str, &Value)> = args.iter().map(|(k, v)| (*k, v)).collect();
+                requests.push(rpc.request(&args).ok()?);
+            }
+        }
+        // Root fields run concurrently, as in the engine.
+        let fetched = futures::future::join_all(
+            self.roots
+                .iter()
+                .filter_map(|r| match r {
+                    Root::Rpc { rpc, .. } => Some(rpc),
+                    Root::Typename(_) => None,
+                })
+                .zip(requests)
+                .map(|(rpc, request)| rpc.fetch(rc, request)),
+        )
+        .await;
+        if fetched.iter().any(|(f, _)| f.result.is_err()) {
+            rc.hand_over(fetched.into_iter().map(|(f, _)| f));
+            return None;
+        }
+        let mut data = async_graphql::indexmap::IndexMap::with_capacity(self.roots.len());
+        let mut results = fetched.into_iter();
+        for root in &self.roots {
+            match root {
+                Root::Typename(key) => {
+                    data.insert(key.clone(), Value::String("Query".into()));
+                }
+                Root::Rpc {
+                    key,
+                    rpc,
+                    selection,
+                    ..
+                } => {
+                    let (fetched, had_after) = results.next()?;
+                    let value = rpc.output(fetched.result.ok()?, had_after);
+                    // A value the schema does not allow: the engine calls again and reports it.
+                    let shaped = complete(&value, rpc.ty(), Some(selection))?;
+                    data.insert(key.clone(), shaped);
+                }
+            }
+        }
+        Some(Value::Object(data))
+    }
+
+    /// The variables' values, when each is present and a plain value of its declared type.
+    fn variables(&self, given: &Variables) -> Option<HashMap<Name, Value>> {
+        let mut out = HashMap::with_capacity(self.variables.len());
+        for def in &self.variables {
+            let value = given.get(&def.name).or(def.default.as_ref())?;
+            let fits = match (value, def.kind) {
+                (Value::Null, _) => def.nullable,
+                (Value::Number(n), Scalar::Int) => {
+                    n.as_i64().is_some_and(|n| i32::try_from(n).is_ok())
+                }
+                (Value::Number(_), Scalar::Float) => true,
+                (Value::String(_), Scalar::String) => true,
+                (Value::Boolean(_), Scalar::Boolean) => true,
+                _ => false,
+            };
+            if !fits {
+                return None;
+            }
+            out.insert(def.name.clone(), value.clone());
+        }
+        Some(out)
+    }
+}
+
+/// The response value of `value` as a field of type `ty`: what the engine's completion gives on
+/// the happy path, or `None` where it would report an error.
+fn complete(value: &FieldValue<'_>, ty: &TypeRef, shape: Option<&Shape>) -> Option<Value> {
+    match ty {
+        TypeRef::NonNull(inner) => match complete(value, inner, shape)? {
+            Value::Null => None,
+            v => Some(v),
+        },
+        TypeRef::List(inner) => {
+            if let Some(items) = value.as_list() {
+                return items
+                    .iter()
+                    .map(|item| complete(item, inner, shape))
+                    .collect::<Option<Vec<_>>>()
+                    .map(Value::List);
+            }
+            match value.as_value()? {
+                Value::Null => Some(Value::Null),
+                Value::List(items) => items
+                    .iter()
+                    .map(|item| complete(&FieldValue::value(item.clone()), inner, shape))
+                    .collect::<Option<Vec<_>>>()
+                    .map(Value::List),
+                _ => None,
+            }
+        }
+        TypeRef::Named(_) => match shape {
+            None => value.as_value().cloned(),
+            Some(_) if matches!(value.as_value(), Some(Value::Null)) => Some(Value::Null),
+            Some(shape) => {
+                let mut out = async_graphql::indexmap::IndexMap::with_capacity(shape.steps.len());
+                for step in &shape.steps {
+                    match step {
+                        Step::Typename(key, name) => {
+                            out.insert(key.clone(), name.clone());
+                        }
+                        Step::Field {
+                            key,
+                            slot,
+                            selection,
+                        } => {
+                            let v = match (slot.resolve)(value) {
+                                Some(child) => complete(&child, &slot.ty, selection.as_deref())?,
+                                None => complete(&FieldValue::NULL, &slot.ty, None)?,
+                            };
+                            out.insert(key.clone(), v);
+                        }
+                    }
+                }
+                Some(Value::Object(out))
+            }
+        },
+    }
+}
+
+/// Most documents a gateway sees again and again; more distinct ones than this start the cache
+/// over (cheap: a plan is compiled from an already parsed document).
+const MAX_PLANS: usize = 512;
+
+/// The plans of one composition, by (query text, operation name). `None` remembers a document
+/// that ran cleanly but that plans do not cover.
+#[derive(Default)]
+pub(crate) struct Plans {
+    catalog: Catalog,
+    known: Mutex<Known>,
+}
+
+type Known = HashMap<String, Vec<(Option<String>, Option<Arc<Plan>>)>>;
+
+fn entry<'k>(known: &'k Known, request: &async_graphql::Request) -> Option<&'k Option<Arc<Plan>>> {
+    known
+        .get(request.query.as_str())?
+        .iter()
+        .find(|(op, _)| *op == request.operation_name)
+        .map(|(_, plan)| plan)
+}
+
+impl Plans {
+    pub(crate) fn new(catalog: Catalog) -> Self {
+        Self {
+            catalog,
+            known: Mutex::default(),
+        }
+    }
+
+    /// The plan for this request's document, when it has one.
+    pub(crate) fn get(&self, request: &async_graphql::Request) -> Option<Arc<Plan>> {
+        let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        entry(&known, request).cloned().flatten()
+    }
+
+    /// Whether this request's document has been seen to run cleanly.
+    pub(crate) fn is_known(&self, request: &async_graphql::Request) -> bool {
+        let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        entry(&known, request).is_some()
+    }
+
+    /// A plan for `doc`, to keep once the engine has run it cleanly ([`Plans::keep`]).
+    pub(crate) fn compile(
+        &self,
+        doc: &ExecutableDocument,
+        operation: Option<&str>,
+    ) -> Option<Arc<Plan>> {
+        self.catalog.compile(doc, operation).map(Arc::new)
+    }
+
+    /// Remembers what a document that ran cleanly compiled to.
+    pub(crate) fn keep(&self, query: String, operation: Option<String>, plan: Option<Arc<Plan>>) {
+        if query.len() > crate::request::MAX_CACHED_QUERY {
+            return;
+        }
+        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        if known.len() >= MAX_PLANS {
+            known.clear();
+        }
+        let ops = known.entry(query).or_default();
+        ops.retain(|(op, _)| *op != operation);
+        ops.push((operation, plan));
+    }
+}

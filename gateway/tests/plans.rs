@@ -1,0 +1,170 @@
+//! Compiled plans answer exactly as the engine does: the same documents, sent twice, give the
+//! same bytes (first by the engine, then by the document's plan); documents plans do not cover
+//! stay with the engine; a plan that cannot finish hands over without calling any RPC twice.
+
+mod support;
+
+use serde_json::{Value, json};
+use support::{Gateway, config, culture};
+
+const JSON: (&str, &str) = ("content-type", "application/json");
+const DEBUG: (&str, &str) = ("x-patto-debug", "calls,plan");
+
+async fn post(gw: &Gateway, body: &Value, debug: bool) -> support::Reply {
+    let headers: &[(&str, &str)] = if debug { &[JSON, DEBUG] } else { &[JSON] };
+    gw.send("POST", "/graphql", headers, &body.to_string())
+        .await
+}
+
+fn executor(reply: &support::Reply) -> &str {
+    reply.body["extensions"]["executor"].as_str().unwrap_or("")
+}
+
+#[tokio::test]
+async fn plans_answer_byte_for_byte_as_the_engine() {
+    let culture = culture().await;
+    let gw = Gateway::start(config(&culture)).await;
+
+    let page = post(
+        &gw,
+        &json!({"query": r#"{ events(istatCode: "082053", first: 2) { pageInfo { endCursor } } }"#}),
+        false,
+    )
+    .await;
+    let cursor = page.body["data"]["events"]["pageInfo"]["endCursor"]
+        .as_str()
+        .expect("a cursor")
+        .to_owned();
+
+    let cases = [
+        json!({"query": r#"{ events(istatCode: "082053", first: 20) { totalCount nodes { id istatCode name description category startTime endTime venueId organizer status attendanceMode price { cents } capacity seatsAvailable audience url } } }"#}),
+        json!({"query": r#"{ events(istatCode: "082053", first: 3) { __typename totalCount edges { cursor node { __typename id name price { cents } startTime } } pageInfo { hasNextPage hasPreviousPage startCursor endCursor __typename } } }"#}),
+        json!({"query": r#"{ __typename a: events(istatCode: "082053", first: 2) { nodes { key: id title: name } } b: events(istatCode: "082001", first: 1) { totalCount } venues(istatCode: "082053") { nodes { id name } } }"#}),
+        json!({
+            "query": r#"query Page($comune: String!, $n: Int, $after: String) { events(istatCode: $comune, first: $n, after: $after) { nodes { id status } pageInfo { hasPreviousPage hasNextPage } } }"#,
+            "variables": {"comune": "082053", "n": 2, "after": cursor},
+            "operationName": "Page",
+        }),
+        json!({
+            "query": r#"query Omitted($n: Int) { events(istatCode: "082053", first: $n) { totalCount nodes { id } } }"#,
+        }),
+        json!({"query": r#"{ events { totalCount nodes { id category } } }"#}),
+    ];
+    for case in &cases {
+        let engine = post(&gw, case, false).await;
+        assert_eq!(engine.status, 200, "{}", engine.text);
+        assert!(engine.body.get("errors").is_none(), "{}", engine.text);
+        let compiled = post(&gw, case, false).await;
+        assert_eq!(compiled.text, engine.text, "same bytes for {case}");
+        let shown = post(&gw, case, true).await;
+        assert_eq!(executor(&shown), "compiled", "{case}: {}", shown.text);
+        // One call per root field backed by an RPC, as in the engine.
+        let query = case["query"].as_str().unwrap();
+        let roots = ["events", "venues"]
+            .iter()
+            .map(|f| query.matches(&format!(" {f}")).count())
+            .sum::<usize>();
+        assert_eq!(
+            shown.body["extensions"]["backendCalls"]["total"],
+            json!(roots)
+        );
+    }
+
+    // Other variable values run the same plan; values that do not fit go to the engine.
+    let other = json!({
+        "query": cases[3]["query"],
+        "variables": {"comune": "082001", "n": 1},
+        "operationName": "Page",
+    });
+    let reply = post(&gw, &other, true).await;
+    assert_eq!(executor(&reply), "compiled", "{}", reply.text);
+    assert_eq!(
+        reply.body["data"]["events"]["nodes"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    let wrong = json!({
+        "query": cases[3]["query"],
+        "variables": {"comune": "082001", "n": "one"},
+        "operationName": "Page",
+    });
+    let reply = post(&gw, &wrong, true).await;
+    assert_eq!(executor(&reply), "engine", "{}", reply.text);
+    assert!(
+        reply.body["errors"][0]["message"].is_string(),
+        "{}",
+        reply.text
+    );
+    assert_eq!(reply.body["extensions"]["backendCalls"]["total"], json!(0));
+
+    // An argument the RPC refuses: no call, the engine's BAD_USER_INPUT.
+    let too_many = json!({
+        "query": cases[3]["query"],
+        "variables": {"comune": "082053", "n": 500},
+        "operationName": "Page",
+    });
+    let reply = post(&gw, &too_many, true).await;
+    assert_eq!(executor(&reply), "engine", "{}", reply.text);
+    assert_eq!(
+        reply.body["errors"][0]["extensions"]["code"],
+        "BAD_USER_INPUT"
+    );
+    assert_eq!(reply.body["extensions"]["backendCalls"]["total"], json!(0));
+
+    gw.stop().await;
+    let _ = culture.stop().await;
+}
+
+#[tokio::test]
+async fn documents_plans_do_not_cover_stay_with_the_engine() {
+    let culture = culture().await;
+    let gw = Gateway::start(config(&culture)).await;
+    let documents = [
+        // A reference resolved through a lookup.
+        r#"{ events(istatCode: "082053", first: 2) { nodes { id venue { name } } } }"#,
+        // Fragments, inline fragments and directives.
+        r#"{ events(istatCode: "082053", first: 2) { ...Page } } fragment Page on EventConnection { totalCount }"#,
+        r#"{ events(istatCode: "082053", first: 2) { ... on EventConnection { totalCount } } }"#,
+        r#"{ events(istatCode: "082053", first: 2) { totalCount @include(if: true) } }"#,
+        // The same response key twice (merged by the engine).
+        r#"{ events(istatCode: "082053", first: 2) { totalCount totalCount } }"#,
+        // Gateway entities.
+        r#"{ municipality(istatCode: "082053") { name } }"#,
+    ];
+    for query in documents {
+        let body = json!({ "query": query });
+        let first = post(&gw, &body, true).await;
+        let second = post(&gw, &body, true).await;
+        assert_eq!(executor(&second), "engine", "{query}: {}", second.text);
+        assert_eq!(
+            first.body["data"], second.body["data"],
+            "{query}: {}",
+            second.text
+        );
+    }
+    gw.stop().await;
+    let _ = culture.stop().await;
+}
+
+#[tokio::test]
+async fn a_failed_call_is_reported_by_the_engine_without_calling_again() {
+    let culture = culture().await;
+    let gw = Gateway::start(config(&culture)).await;
+    let body =
+        json!({"query": r#"{ __typename events(istatCode: "082053", first: 2) { totalCount } }"#});
+    let ok = post(&gw, &body, false).await;
+    assert!(ok.body.get("errors").is_none(), "{}", ok.text);
+    assert_eq!(executor(&post(&gw, &body, true).await), "compiled");
+
+    let _ = culture.stop().await;
+    let reply = post(&gw, &body, true).await;
+    assert_eq!(executor(&reply), "engine", "{}", reply.text);
+    assert_eq!(reply.body["data"]["__typename"], "Query", "{}", reply.text);
+    assert_eq!(reply.body["data"]["events"], Value::Null, "{}", reply.text);
+    assert_eq!(reply.body["errors"][0]["extensions"]["service"], "culture");
+    assert_eq!(reply.body["errors"][0]["path"], json!(["events"]));
+    // The plan's call is the engine's: one call, not two.
+    assert_eq!(reply.body["extensions"]["backendCalls"]["total"], json!(1));
+    gw.stop().await;
+}
