@@ -46,7 +46,8 @@ schema: ## Print the gateway's GraphQL schema into gateway/schema.graphql
 	$(CARGO) run -q --bin patto -- --print-schema > gateway/schema.graphql
 	@echo "wrote gateway/schema.graphql"
 
-bench: ## Benchmark gRPC latency and throughput against an in-run baseline
+bench: ## Benchmark gRPC and the gateway (release binaries) against an in-run baseline
+	$(CARGO) build --release -q -p patto-culture -p patto-gateway
 	$(CARGO) run --release -q -p patto-bench
 
 k8s-validate: ## Render every k8s overlay, validate it (schemas, invariants, checkov: 0 failed), check its snapshot

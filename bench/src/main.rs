@@ -1,6 +1,10 @@
 //! `make bench`: latency (p50, p99) and throughput over real sockets on loopback, each against a
 //! baseline measured in the same run, so the ratios hold on any machine.
 //!
+//! The culture service and the gateway run as their release binaries, each in its own process
+//! as in production (`make bench` builds them; they are looked up next to this executable); the
+//! clients run here.
+//!
 //! 1. gRPC: `grpc.health.v1.Health/Check` (transport and framework only) as the baseline for
 //!    culture reads (lookup by key, a paged listing).
 //! 2. Gateway: the same `ListEvents` call made directly over gRPC (baseline) and through the
@@ -8,13 +12,17 @@
 //! 3. A cross-service query (a comune, its events, each event's venue through a lookup, and the
 //!    indicators fanned out to every service), against the same direct call.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use patto_culture::{Migrator, demo, store::Store};
+use futures::future::BoxFuture;
+
 use patto_proto::culture::v1 as pb;
 use patto_proto::culture::v1::culture_service_client::CultureServiceClient;
-use patto_service_kit::testing::{TestServer, sqlite};
-use tonic::transport::Channel;
+use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 /// Calls in flight at once.
@@ -29,146 +37,270 @@ struct Measure {
     per_second: f64,
 }
 
-async fn measure<F, Fut>(name: &'static str, call: F) -> Measure
+/// One kind of call.
+type Call = Arc<dyn Fn() -> BoxFuture<'static, ()> + Send + Sync>;
+
+fn call<F, Fut>(f: F) -> Call
 where
-    F: Fn() -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
 {
-    // Latency unloaded (one call at a time); throughput saturated (CONCURRENCY in flight).
-    let run = |n: usize, concurrency: usize| {
-        let call = call.clone();
-        async move {
-            let started = Instant::now();
-            let per_worker = n / concurrency;
-            let workers = (0..concurrency).map(|_| {
-                let call = call.clone();
-                tokio::spawn(async move {
-                    let mut times = Vec::with_capacity(per_worker);
-                    for _ in 0..per_worker {
-                        let t = Instant::now();
-                        call().await;
-                        times.push(t.elapsed());
-                    }
-                    times
-                })
-            });
-            let mut all: Vec<Duration> = futures::future::join_all(workers)
-                .await
-                .into_iter()
-                .flat_map(|r| r.unwrap_or_default())
-                .collect();
-            all.sort();
-            (all, started.elapsed())
+    Arc::new(move || Box::pin(f()))
+}
+
+/// Latency unloaded (one call at a time) and throughput saturated (CONCURRENCY in flight) of each
+/// kind. Latency is sampled in rounds, one call of every kind per round, so every kind sees the
+/// same machine: the ratios do not drift with whatever else the machine does meanwhile.
+async fn measure(kinds: Vec<(&'static str, Call)>) -> Vec<Measure> {
+    let saturate = |call: Call, n: usize| async move {
+        let started = Instant::now();
+        let workers = (0..CONCURRENCY).map(|_| {
+            let call = call.clone();
+            tokio::spawn(async move {
+                for _ in 0..n / CONCURRENCY {
+                    call().await;
+                }
+            })
+        });
+        futures::future::join_all(workers).await;
+        (n / CONCURRENCY * CONCURRENCY) as f64 / started.elapsed().as_secs_f64()
+    };
+    for (_, c) in &kinds {
+        saturate(c.clone(), CALLS / 10).await;
+    }
+    let calls: Vec<Call> = kinds.iter().map(|(_, c)| c.clone()).collect();
+    let mut times = tokio::spawn(async move {
+        let mut times = vec![Vec::with_capacity(CALLS / 4); calls.len()];
+        for _ in 0..CALLS / 4 {
+            for (i, c) in calls.iter().enumerate() {
+                let t = Instant::now();
+                c().await;
+                times[i].push(t.elapsed());
+            }
         }
-    };
-    run(CALLS / 10, CONCURRENCY).await;
-    let (times, _) = run(CALLS / 4, 1).await;
-    let (loaded, wall) = run(CALLS, CONCURRENCY).await;
-    let pct = |p: f64| {
         times
-            .get(((times.len() as f64 * p) as usize).min(times.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default()
-    };
-    Measure {
-        name,
-        p50: pct(0.50),
-        p99: pct(0.99),
-        per_second: loaded.len() as f64 / wall.as_secs_f64(),
+    })
+    .await
+    .expect("latency rounds");
+    let mut out = Vec::new();
+    for ((name, c), times) in kinds.into_iter().zip(times.iter_mut()) {
+        times.sort();
+        let pct = |p: f64| {
+            times
+                .get(((times.len() as f64 * p) as usize).min(times.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or_default()
+        };
+        out.push(Measure {
+            name,
+            p50: pct(0.50),
+            p99: pct(0.99),
+            per_second: saturate(c, CALLS).await,
+        });
+    }
+    out
+}
+
+/// A child process, killed when dropped (the benchmark owns its services).
+struct Process(std::process::Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A release binary built next to this one; `make bench` builds them.
+fn binary(name: &str) -> PathBuf {
+    let dir = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(PathBuf::from))
+        .unwrap_or_default();
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `make bench`, which builds it in release",
+        path.display()
+    );
+    path
+}
+
+/// A loopback address free at the time of asking.
+fn free_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+}
+
+/// Starts `name` with only `env` (and `PATH`) set, its output discarded.
+fn spawn(name: &str, env: &[(&str, String)]) -> Process {
+    let mut cmd = Command::new(binary(name));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    Process(
+        cmd.spawn()
+            .unwrap_or_else(|e| panic!("starting {name}: {e}")),
+    )
+}
+
+/// Retries `probe` for up to a minute (a service seeds its demo data before serving).
+async fn wait_for<F, Fut>(what: &str, probe: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let until = Instant::now() + Duration::from_secs(60);
+    while !probe().await {
+        assert!(Instant::now() < until, "{what} did not become ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
 #[tokio::main]
 async fn main() {
-    let store = Store::new(sqlite::<Migrator>().await, "bench");
-    demo::seed(&store, chrono::Utc::now())
-        .await
-        .expect("demo data");
-    let server = TestServer::start(patto_culture::app(store)).await;
-    let channel: Channel = server.channel().await;
+    let data = std::env::temp_dir().join(format!("patto-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&data).expect("data dir");
+    let culture_addr = free_addr();
+    let _culture = spawn(
+        "patto-culture",
+        &[
+            ("GRPC_ADDR", culture_addr.to_string()),
+            ("PATTO_DATA_DIR", data.display().to_string()),
+            ("PATTO_DEMO_DATA", "true".into()),
+        ],
+    );
+    let culture_url = format!("http://{culture_addr}");
+    let endpoint = Endpoint::from_shared(culture_url.clone())
+        .expect("url")
+        .tcp_nodelay(true);
+    wait_for("patto-culture", || async {
+        match endpoint.connect().await {
+            Ok(ch) => HealthClient::new(ch)
+                .check(HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .is_ok(),
+            Err(_) => false,
+        }
+    })
+    .await;
+    let channel: Channel = endpoint.connect().await.expect("culture");
 
     let health = HealthClient::new(channel.clone());
     let culture = CultureServiceClient::new(channel.clone());
-    let baseline = measure("health check (baseline)", move || {
-        let mut c = health.clone();
-        async move {
-            c.check(HealthCheckRequest {
-                service: String::new(),
-            })
-            .await
-            .expect("health");
-        }
-    })
-    .await;
     let c1 = culture.clone();
-    let lookup = measure("culture LookupEvents (3 keys)", move || {
-        let mut c = c1.clone();
-        async move {
-            let keys = vec![
-                "evt-082053-01-1".into(),
-                "evt-082001-01-1".into(),
-                "evt-082070-01-2".into(),
-            ];
-            c.lookup_events(pb::LookupEventsRequest { keys })
-                .await
-                .expect("lookup");
-        }
-    })
-    .await;
     let c2 = culture.clone();
-    let list = measure("culture ListEvents (Palermo, 20)", move || {
-        let mut c = c2.clone();
-        async move {
-            c.list_events(pb::ListEventsRequest {
-                istat_code: "082053".into(),
-                ..Default::default()
-            })
-            .await
-            .expect("list");
-        }
-    })
+    let grpc = measure(vec![
+        (
+            "health check (baseline)",
+            call(move || {
+                let mut c = health.clone();
+                async move {
+                    c.check(HealthCheckRequest {
+                        service: String::new(),
+                    })
+                    .await
+                    .expect("health");
+                }
+            }),
+        ),
+        (
+            "culture LookupEvents (3 keys)",
+            call(move || {
+                let mut c = c1.clone();
+                async move {
+                    let keys = vec![
+                        "evt-082053-01-1".into(),
+                        "evt-082001-01-1".into(),
+                        "evt-082070-01-2".into(),
+                    ];
+                    c.lookup_events(pb::LookupEventsRequest { keys })
+                        .await
+                        .expect("lookup");
+                }
+            }),
+        ),
+        (
+            "culture ListEvents (Palermo, 20)",
+            call(move || {
+                let mut c = c2.clone();
+                async move {
+                    c.list_events(pb::ListEventsRequest {
+                        istat_code: "082053".into(),
+                        ..Default::default()
+                    })
+                    .await
+                    .expect("list");
+                }
+            }),
+        ),
+    ])
     .await;
 
     println!(
-        "latency: {} calls one at a time; throughput: {CALLS} calls, {CONCURRENCY} in flight; loopback, in-memory SQLite\n",
+        "latency: {} calls one at a time; throughput: {CALLS} calls, {CONCURRENCY} in flight; loopback, release binaries, SQLite\n",
         CALLS / 4
     );
-    table(&baseline, &[&baseline, &lookup, &list]);
+    table(&grpc);
 
-    // The gateway in front of the same service.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let gateway_addr = listener.local_addr().expect("addr");
-    let mut backends: Vec<(String, String)> = vec![("culture".into(), server.url())];
-    // The other services are absent here: their indicators are reported as unavailable.
-    backends.extend(
-        ["social", "building"]
+    // The gateway in front of the same service; the other services are absent here (their
+    // indicators are reported as unavailable). The rate limiter still counts every request (its
+    // cost is measured), but one client at thousands of calls a minute is never refused.
+    let gateway_addr = free_addr();
+    let mut env = vec![
+        ("GATEWAY_ADDR", gateway_addr.to_string()),
+        ("CULTURE_GRPC_URL", culture_url.clone()),
+        ("PATTO_DATA_DIR", data.display().to_string()),
+        ("PATTO_REFLECT_INTERVAL_SECS", "3600".into()),
+        ("PATTO_RATE_LIMIT_PER_MINUTE", "1000000000".into()),
+        ("PATTO_RATE_LIMIT_COMUNE_PER_MINUTE", "1000000000".into()),
+    ];
+    let absent: Vec<String> = [
+        "SOCIAL",
+        "BUILDING",
+        "EMPLOYMENT",
+        "TAXES",
+        "ENVIRONMENT",
+        "PUBLICWORKS",
+    ]
+    .iter()
+    .map(|s| format!("{s}_GRPC_URL"))
+    .collect();
+    env.extend(
+        absent
             .iter()
-            .map(|s| ((*s).to_owned(), "http://127.0.0.1:9".to_owned())),
+            .map(|v| (v.as_str(), "http://127.0.0.1:9".to_owned())),
     );
-    let config = patto_gateway::GatewayConfig {
-        http_addr: gateway_addr,
-        backends,
-        reflect_interval: Duration::from_secs(3600),
-        reflect_timeout: Duration::from_secs(5),
-        operation_timeout: Duration::from_secs(10),
-        introspection: true,
-        shutdown_grace: Duration::from_secs(5),
-        // The limiter still counts every request (its cost is measured), but one client at
-        // thousands of calls a minute must never be refused.
-        rate_limit_per_minute: u32::MAX,
-        rate_limit_comune_per_minute: u32::MAX,
-        ..patto_gateway::GatewayConfig::default()
-    };
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let gateway = tokio::spawn(patto_gateway::run(config, listener, async {
-        let _ = stopped.await;
-    }));
+    let _gateway = spawn("patto-gateway", &env);
+    wait_for("patto-gateway", || async {
+        let Ok(stream) = tokio::net::TcpStream::connect(gateway_addr).await else {
+            return false;
+        };
+        let Ok((mut sender, conn)) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await
+        else {
+            return false;
+        };
+        tokio::spawn(conn);
+        let request = hyper::Request::get("/health/ready")
+            .header("host", "localhost")
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .expect("request");
+        sender
+            .send_request(request)
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    })
+    .await;
 
-    let c3 = culture.clone();
-    let direct = measure("ListEvents over gRPC (baseline)", move || {
-        let mut c = c3.clone();
+    let direct = call(move || {
+        let mut c = culture.clone();
         async move {
             let page = Some(patto_proto::common::v1::PageRequest {
                 first: 20,
@@ -182,51 +314,57 @@ async fn main() {
             .await
             .expect("list");
         }
-    })
-    .await;
-    let through = measure(
-        "events through the gateway",
-        graphql(
-            gateway_addr,
-            r#"{ events(istatCode: "082053", first: 20) { totalCount nodes { id istatCode name description category startTime endTime venueId organizer status attendanceMode price { cents } capacity seatsAvailable audience url } } }"#,
+    });
+    let gateway = measure(vec![
+        ("ListEvents over gRPC (baseline)", direct),
+        (
+            "gateway alone: { __typename }",
+            graphql(gateway_addr, "{ __typename }"),
         ),
-    )
-    .await;
-    let count_only = measure(
-        "events, totalCount only",
-        graphql(
-            gateway_addr,
-            r#"{ events(istatCode: "082053", first: 20) { totalCount } }"#,
+        (
+            "events, totalCount only",
+            graphql(
+                gateway_addr,
+                r#"{ events(istatCode: "082053", first: 20) { totalCount } }"#,
+            ),
         ),
-    )
-    .await;
-    let floor = measure(
-        "events, two fields each",
-        graphql(
-            gateway_addr,
-            r#"{ events(istatCode: "082053", first: 20) { nodes { id name } } }"#,
+        (
+            "events, two fields each",
+            graphql(
+                gateway_addr,
+                r#"{ events(istatCode: "082053", first: 20) { nodes { id name } } }"#,
+            ),
         ),
-    )
-    .await;
-    let cross = measure(
-        "cross-service query",
-        graphql(
-            gateway_addr,
-            r#"{ municipality(istatCode: "082053") { name events(first: 5) { name venue { name } } indicators { completedInteractions distinctCitizens } } }"#,
+        (
+            "events through the gateway",
+            graphql(
+                gateway_addr,
+                r#"{ events(istatCode: "082053", first: 20) { totalCount nodes { id istatCode name description category startTime endTime venueId organizer status attendanceMode price { cents } capacity seatsAvailable audience url } } }"#,
+            ),
         ),
-    )
+        (
+            "cross-service query",
+            graphql(
+                gateway_addr,
+                r#"{ municipality(istatCode: "082053") { name events(first: 5) { name venue { name } } indicators { completedInteractions distinctCitizens } } }"#,
+            ),
+        ),
+    ])
     .await;
     println!(
         "\nGateway against the same RPC called directly (goal: p50 x <= 1.30, tput x >= 0.60)\n"
     );
-    table(&direct, &[&direct, &count_only, &floor, &through, &cross]);
+    table(&gateway);
 
-    let _ = stop.send(());
-    let _ = gateway.await;
-    let _ = server.stop().await;
+    drop((_gateway, _culture));
+    let _ = std::fs::remove_dir_all(&data);
 }
 
-fn table(baseline: &Measure, rows: &[&Measure]) {
+/// The measures, each against the first.
+fn table(rows: &[Measure]) {
+    let Some(baseline) = rows.first() else {
+        return;
+    };
     println!(
         "{:<34} {:>10} {:>10} {:>12} {:>9} {:>9}",
         "", "p50", "p99", "calls/s", "p50 x", "tput x"
@@ -247,13 +385,10 @@ fn table(baseline: &Measure, rows: &[&Measure]) {
 type Sender = hyper::client::conn::http1::SendRequest<http_body_util::Full<bytes::Bytes>>;
 
 /// A closure posting `query` to the gateway, reusing kept-alive HTTP/1.1 connections.
-fn graphql(
-    addr: std::net::SocketAddr,
-    query: &'static str,
-) -> impl Fn() -> futures::future::BoxFuture<'static, ()> + Clone + Send + 'static {
+fn graphql(addr: SocketAddr, query: &'static str) -> Call {
     let body = bytes::Bytes::from(serde_json::json!({ "query": query }).to_string());
-    let pool: std::sync::Arc<std::sync::Mutex<Vec<Sender>>> = Default::default();
-    move || {
+    let pool: Arc<std::sync::Mutex<Vec<Sender>>> = Default::default();
+    Arc::new(move || {
         let (body, pool) = (body.clone(), pool.clone());
         Box::pin(async move {
             let cached = pool.lock().expect("pool").pop();
@@ -289,5 +424,5 @@ fn graphql(
             );
             pool.lock().expect("pool").push(sender);
         })
-    }
+    })
 }

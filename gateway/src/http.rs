@@ -43,7 +43,7 @@ use crate::discovery::SchemaHandle;
 use crate::errors::{RATE_LIMITED, UNAUTHENTICATED};
 use crate::metrics::Metrics;
 use crate::ratelimit::{Limited, RateLimiter, client_ip};
-use crate::request::{RequestCtx, execute};
+use crate::request::{Executed, RequestCtx, execute};
 use crate::transport::Backends;
 
 /// The media type of GraphQL responses the specification prefers.
@@ -593,8 +593,12 @@ async fn run(
         tracing::Instrument::instrument(execute(&composition, request, ctx.clone()), span),
     )
     .await;
-    let mut response = match outcome {
-        Ok(r) => r,
+    let (mut response, planned) = match outcome {
+        Ok(Executed::Engine(r)) => (r, None),
+        Ok(Executed::Planned(data)) => (
+            async_graphql::Response::new(async_graphql::Value::Null),
+            Some(data),
+        ),
         Err(_) => {
             let err = async_graphql::ServerError::new("the operation ran out of time", None);
             let mut r = async_graphql::Response::from_errors(vec![err]);
@@ -602,7 +606,7 @@ async fn run(
                 .extensions
                 .get_or_insert_with(Default::default)
                 .set("code", "TIMEOUT");
-            r
+            (r, None)
         }
     };
     let (calls, per_service) = ctx.calls();
@@ -629,7 +633,11 @@ async fn run(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("plan"))
     {
-        let how = if ctx.planned() { "compiled" } else { "engine" };
+        let how = if planned.is_some() {
+            "compiled"
+        } else {
+            "engine"
+        };
         response = response.extension("executor", async_graphql::Value::from(how));
     }
     let request_error = matches!(response.data, async_graphql::Value::Null)
@@ -640,9 +648,32 @@ async fn run(
         Accept::GraphqlResponse => (StatusCode::OK, GRAPHQL_RESPONSE),
         Accept::Json => (StatusCode::OK, "application/json"),
     };
-    let body = serde_json::to_vec(&response)
-        .unwrap_or_else(|_| b"{\"errors\":[{\"message\":\"unserialisable response\"}]}".to_vec());
+    let body = match &planned {
+        Some(data) => planned_body(data, &response.extensions),
+        None => serde_json::to_vec(&response).unwrap_or_else(|_| {
+            b"{\"errors\":[{\"message\":\"unserialisable response\"}]}".to_vec()
+        }),
+    };
     (status, [(header::CONTENT_TYPE, media)], body).into_response()
+}
+
+/// The body of an operation a compiled plan answered: what serializing the engine's response
+/// gives (`data`, then `extensions` when any; a plan never has errors).
+fn planned_body(
+    data: &[u8],
+    extensions: &std::collections::BTreeMap<String, async_graphql::Value>,
+) -> Vec<u8> {
+    let mut body = Vec::with_capacity(data.len() + 32);
+    body.extend_from_slice(b"{\"data\":");
+    body.extend_from_slice(data);
+    if !extensions.is_empty() {
+        body.extend_from_slice(b",\"extensions\":");
+        if serde_json::to_writer(&mut body, extensions).is_err() {
+            body.extend_from_slice(b"{}");
+        }
+    }
+    body.push(b'}');
+    body
 }
 
 async fn websocket(state: AppState, request: axum::extract::Request) -> Response {

@@ -237,6 +237,10 @@ pub async fn run(
     let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
     // The peer address is the anonymous caller's rate-limit key.
     let app = http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    // Responses go out as soon as they are written (no Nagle delay on small answers).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown.await;
         tracing::info!("shutdown requested: draining in-flight requests");

@@ -144,8 +144,6 @@ pub struct RequestCtx {
     batches: Arc<Mutex<HashMap<String, Batch>>>,
     /// Results a compiled plan fetched before handing the operation to the engine, by call.
     prefetched: Mutex<Vec<(String, UnaryResult)>>,
-    /// Whether a compiled plan answered.
-    planned: AtomicBool,
 }
 
 /// A call a compiled plan made, with its result.
@@ -179,7 +177,6 @@ impl RequestCtx {
             scheduler: Arc::new(Scheduler::default()),
             batches: Arc::new(Mutex::new(HashMap::new())),
             prefetched: Mutex::new(Vec::new()),
-            planned: AtomicBool::new(false),
         })
     }
 
@@ -212,11 +209,6 @@ impl RequestCtx {
             let key = call_key(&f.service, &f.method, &f.request);
             prefetched.push((key, f.result));
         }
-    }
-
-    /// Whether a compiled plan answered the operation (shown with the debug header).
-    pub fn planned(&self) -> bool {
-        self.planned.load(Ordering::Relaxed)
     }
 
     /// Counts a backend call made for this request.
@@ -350,13 +342,12 @@ pub async fn execute(
     composition: &crate::compose::Composition,
     mut request: async_graphql::Request,
     ctx: Arc<RequestCtx>,
-) -> async_graphql::Response {
+) -> Executed {
     let plans = &composition.plans;
     if let Some(plan) = plans.get(&request)
         && let Some(data) = plan.run(&request.variables, &ctx).await
     {
-        ctx.planned.store(true, Ordering::Relaxed);
-        return async_graphql::Response::new(data);
+        return Executed::Planned(data);
     }
     // A document not seen before is compiled now and its plan kept once the engine has run it
     // cleanly, which proves it valid against this schema.
@@ -377,7 +368,15 @@ pub async fn execute(
     {
         plans.keep(query, operation, plan);
     }
-    response
+    Executed::Engine(response)
+}
+
+/// What answered an operation.
+pub enum Executed {
+    /// The engine, with its response.
+    Engine(async_graphql::Response),
+    /// A compiled plan, with the operation's `data` as JSON (a plan answers only without errors).
+    Planned(Vec<u8>),
 }
 
 /// Queries longer than this are parsed every time, never kept.

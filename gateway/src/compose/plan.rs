@@ -7,7 +7,8 @@
 //! under the live schema (so it is known to be valid, within the depth and complexity limits) is
 //! compiled here into a plan: which RPCs to call with which arguments, and which resolver to apply
 //! to each selected field. Running a plan calls the same resolvers the engine would, in the same
-//! order, and builds the same response value; only the engine's per-field machinery is skipped.
+//! order, and writes the JSON the engine's response serializes to, straight from their values;
+//! only the engine's per-field machinery and its intermediate response tree are skipped.
 //!
 //! A plan covers queries whose root fields are unary RPCs and whose selections are message fields,
 //! connection fields and `__typename`, without fragments, directives or repeated response keys;
@@ -233,9 +234,9 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
-    /// The operation's `data`, or `None` when the engine must answer (nothing is lost: calls
-    /// made are left in `rc` for it).
-    pub(crate) async fn run(&self, variables: &Variables, rc: &Arc<RequestCtx>) -> Option<Value> {
+    /// The operation's `data` as JSON, or `None` when the engine must answer (nothing is lost:
+    /// calls made are left in `rc` for it).
+    pub(crate) async fn run(&self, variables: &Variables, rc: &Arc<RequestCtx>) -> Option<Vec<u8>> {
         let values = self.variables(variables)?;
         let mut requests = Vec::new();
         for root in &self.roots {
@@ -272,12 +273,17 @@ impl Plan {
             rc.hand_over(fetched.into_iter().map(|(f, _)| f));
             return None;
         }
-        let mut data = async_graphql::indexmap::IndexMap::with_capacity(self.roots.len());
+        let mut out = Vec::with_capacity(1024);
+        out.push(b'{');
         let mut results = fetched.into_iter();
-        for root in &self.roots {
+        for (i, root) in self.roots.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
             match root {
                 Root::Typename(key) => {
-                    data.insert(key.clone(), Value::String("Query".into()));
+                    serde_json::to_writer(&mut out, key.as_str()).ok()?;
+                    out.extend_from_slice(b":\"Query\"");
                 }
                 Root::Rpc {
                     key,
@@ -287,13 +293,15 @@ impl Plan {
                 } => {
                     let (fetched, had_after) = results.next()?;
                     let value = rpc.output(fetched.result.ok()?, had_after);
+                    serde_json::to_writer(&mut out, key.as_str()).ok()?;
+                    out.push(b':');
                     // A value the schema does not allow: the engine calls again and reports it.
-                    let shaped = complete(&value, rpc.ty(), Some(selection))?;
-                    data.insert(key.clone(), shaped);
+                    write(&mut out, &value, rpc.ty(), Some(selection))?;
                 }
             }
         }
-        Some(Value::Object(data))
+        out.push(b'}');
+        Some(out)
     }
 
     /// The variables' values, when each is present and a plain value of its declared type.
@@ -320,56 +328,86 @@ impl Plan {
     }
 }
 
-/// The response value of `value` as a field of type `ty`: what the engine's completion gives on
-/// the happy path, or `None` where it would report an error.
-fn complete(value: &FieldValue<'_>, ty: &TypeRef, shape: Option<&Shape>) -> Option<Value> {
+/// Writes the response JSON of `value` as a field of type `ty`: the bytes `serde_json` gives for
+/// the value the engine's completion builds, leaves serialized by `serde_json` itself. `None`
+/// where the engine would report an error instead; `Some(true)` when the value written is null.
+fn write(
+    out: &mut Vec<u8>,
+    value: &FieldValue<'_>,
+    ty: &TypeRef,
+    shape: Option<&Shape>,
+) -> Option<bool> {
     match ty {
-        TypeRef::NonNull(inner) => match complete(value, inner, shape)? {
-            Value::Null => None,
-            v => Some(v),
+        TypeRef::NonNull(inner) => match write(out, value, inner, shape)? {
+            true => None,
+            false => Some(false),
         },
         TypeRef::List(inner) => {
             if let Some(items) = value.as_list() {
-                return items
-                    .iter()
-                    .map(|item| complete(item, inner, shape))
-                    .collect::<Option<Vec<_>>>()
-                    .map(Value::List);
+                out.push(b'[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    write(out, item, inner, shape)?;
+                }
+                out.push(b']');
+                return Some(false);
             }
             match value.as_value()? {
-                Value::Null => Some(Value::Null),
-                Value::List(items) => items
-                    .iter()
-                    .map(|item| complete(&FieldValue::value(item.clone()), inner, shape))
-                    .collect::<Option<Vec<_>>>()
-                    .map(Value::List),
+                Value::Null => {
+                    out.extend_from_slice(b"null");
+                    Some(true)
+                }
+                Value::List(items) => {
+                    out.push(b'[');
+                    for (i, item) in items.iter().enumerate() {
+                        if i > 0 {
+                            out.push(b',');
+                        }
+                        write(out, &FieldValue::value(item.clone()), inner, shape)?;
+                    }
+                    out.push(b']');
+                    Some(false)
+                }
                 _ => None,
             }
         }
-        TypeRef::Named(_) => match shape {
-            None => value.as_value().cloned(),
-            Some(_) if matches!(value.as_value(), Some(Value::Null)) => Some(Value::Null),
-            Some(shape) => {
-                let mut out = async_graphql::indexmap::IndexMap::with_capacity(shape.steps.len());
-                for step in &shape.steps {
+        TypeRef::Named(_) => match (shape, value.as_value()) {
+            (_, Some(Value::Null)) => {
+                out.extend_from_slice(b"null");
+                Some(true)
+            }
+            (None, Some(leaf)) => {
+                serde_json::to_writer(&mut *out, leaf).ok()?;
+                Some(false)
+            }
+            (None, None) => None,
+            (Some(shape), _) => {
+                out.push(b'{');
+                for (i, step) in shape.steps.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    let key = match step {
+                        Step::Typename(key, _) | Step::Field { key, .. } => key,
+                    };
+                    serde_json::to_writer(&mut *out, key.as_str()).ok()?;
+                    out.push(b':');
                     match step {
-                        Step::Typename(key, name) => {
-                            out.insert(key.clone(), name.clone());
+                        Step::Typename(_, name) => {
+                            serde_json::to_writer(&mut *out, name).ok()?;
                         }
                         Step::Field {
-                            key,
-                            slot,
-                            selection,
+                            slot, selection, ..
                         } => {
-                            let v = match (slot.resolve)(value) {
-                                Some(child) => complete(&child, &slot.ty, selection.as_deref())?,
-                                None => complete(&FieldValue::NULL, &slot.ty, None)?,
-                            };
-                            out.insert(key.clone(), v);
+                            let child = (slot.resolve)(value).unwrap_or(FieldValue::NULL);
+                            write(out, &child, &slot.ty, selection.as_deref())?;
                         }
                     }
                 }
-                Some(Value::Object(out))
+                out.push(b'}');
+                Some(false)
             }
         },
     }

@@ -10,7 +10,7 @@ use serde_json::json;
 use tonic::Status;
 
 use super::*;
-use crate::request::{RequestCtx, execute};
+use crate::request::{Executed, RequestCtx, execute};
 use crate::transport::{Call, CallError, StreamResult, UnaryResult};
 use patto_service_kit::Principal;
 
@@ -348,8 +348,13 @@ async fn run_as(
 ) -> (serde_json::Value, usize) {
     let ctx = RequestCtx::new(None, Vec::new());
     let request = async_graphql::Request::new(query).data(principal);
-    let response = execute(schema, request, ctx.clone()).await;
-    (serde_json::to_value(&response).unwrap(), ctx.calls().0)
+    let out = match execute(schema, request, ctx.clone()).await {
+        Executed::Engine(response) => serde_json::to_value(&response).unwrap(),
+        Executed::Planned(data) => {
+            serde_json::json!({ "data": serde_json::from_slice::<serde_json::Value>(&data).unwrap() })
+        }
+    };
+    (out, ctx.calls().0)
 }
 
 fn sdl_of(sources: &[Source]) -> String {
