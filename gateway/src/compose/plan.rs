@@ -114,13 +114,13 @@ impl Catalog {
         let mut roots = Vec::new();
         for (key, field) in fields(&op.selection_set.node)? {
             if field.name.node == "__typename" {
-                roots.push(Root::Typename(key));
+                roots.push(Root::Typename(member(&key)));
                 continue;
             }
             let rpc = self.roots.get(field.name.node.as_str())?.clone();
             let selection = self.selection(rpc.type_name(), &field.selection_set.node)?;
             roots.push(Root::Rpc {
-                key,
+                key: member(&key),
                 rpc,
                 field: field.clone(),
                 selection,
@@ -134,7 +134,10 @@ impl Catalog {
         let mut steps = Vec::new();
         for (key, field) in fields(set)? {
             if field.name.node == "__typename" {
-                steps.push(Step::Typename(key, Value::String(type_name.to_owned())));
+                steps.push(Step {
+                    key: member(&key),
+                    what: What::Typename(serde_json::to_vec(type_name).ok()?.into()),
+                });
                 continue;
             }
             if !field.arguments.is_empty() {
@@ -150,10 +153,9 @@ impl Catalog {
             } else {
                 Some(Box::new(self.selection(inner, &field.selection_set.node)?))
             };
-            steps.push(Step::Field {
-                key,
-                slot,
-                selection,
+            steps.push(Step {
+                key: member(&key),
+                what: What::Field { slot, selection },
             });
         }
         Some(Shape { steps })
@@ -203,10 +205,18 @@ struct VariableDef {
     default: Option<Value>,
 }
 
+/// `"key":` as JSON, escaped once when compiling.
+fn member(key: &Name) -> Box<[u8]> {
+    let mut out = serde_json::to_vec(key.as_str()).unwrap_or_default();
+    out.push(b':');
+    out.into()
+}
+
 enum Root {
-    Typename(Name),
+    /// `__typename` of Query (its key as [`member`] gives it).
+    Typename(Box<[u8]>),
     Rpc {
-        key: Name,
+        key: Box<[u8]>,
         rpc: Arc<RootRpc>,
         /// The field as written: its arguments, variables substituted on each run.
         field: async_graphql::parser::types::Field,
@@ -218,10 +228,16 @@ struct Shape {
     steps: Vec<Step>,
 }
 
-enum Step {
-    Typename(Name, Value),
+struct Step {
+    /// The response key, as [`member`] gives it.
+    key: Box<[u8]>,
+    what: What,
+}
+
+enum What {
+    /// `__typename`: the type's name as JSON.
+    Typename(Box<[u8]>),
     Field {
-        key: Name,
         slot: Slot,
         selection: Option<Box<Shape>>,
     },
@@ -282,8 +298,8 @@ impl Plan {
             }
             match root {
                 Root::Typename(key) => {
-                    serde_json::to_writer(&mut out, key.as_str()).ok()?;
-                    out.extend_from_slice(b":\"Query\"");
+                    out.extend_from_slice(key);
+                    out.extend_from_slice(b"\"Query\"");
                 }
                 Root::Rpc {
                     key,
@@ -293,8 +309,7 @@ impl Plan {
                 } => {
                     let (fetched, had_after) = results.next()?;
                     let value = rpc.output(fetched.result.ok()?, had_after);
-                    serde_json::to_writer(&mut out, key.as_str()).ok()?;
-                    out.push(b':');
+                    out.extend_from_slice(key);
                     // A value the schema does not allow: the engine calls again and reports it.
                     write(&mut out, &value, rpc.ty(), Some(selection))?;
                 }
@@ -389,18 +404,10 @@ fn write(
                     if i > 0 {
                         out.push(b',');
                     }
-                    let key = match step {
-                        Step::Typename(key, _) | Step::Field { key, .. } => key,
-                    };
-                    serde_json::to_writer(&mut *out, key.as_str()).ok()?;
-                    out.push(b':');
-                    match step {
-                        Step::Typename(_, name) => {
-                            serde_json::to_writer(&mut *out, name).ok()?;
-                        }
-                        Step::Field {
-                            slot, selection, ..
-                        } => {
+                    out.extend_from_slice(&step.key);
+                    match &step.what {
+                        What::Typename(name) => out.extend_from_slice(name),
+                        What::Field { slot, selection } => {
                             let child = (slot.resolve)(value).unwrap_or(FieldValue::NULL);
                             write(out, &child, &slot.ty, selection.as_deref())?;
                         }
