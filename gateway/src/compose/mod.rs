@@ -510,14 +510,20 @@ impl Builder {
         );
         for f in m.fields() {
             let ty = self.output_ref(&f, source)?;
-            let output = convert::FieldOutput::new(&f);
+            let output = Arc::new(convert::FieldOutput::new(&f));
+            let plan_output = output.clone();
             let resolve = plan::resolver(move |parent| {
                 parent
                     .downcast_ref::<DynamicMessage>()
                     .map(|msg| output.output(msg))
             });
-            self.catalog
-                .field(&name, &names::camel(f.name()), &ty, resolve.clone());
+            self.catalog.message_field(
+                &name,
+                &names::camel(f.name()),
+                &ty,
+                resolve.clone(),
+                plan_output,
+            );
             let mut field = sync_field(names::camel(f.name()), ty, resolve);
             if let Some(d) = self.describe(&m.parent_file(), f.path()) {
                 field = field.description(d);

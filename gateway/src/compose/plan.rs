@@ -26,7 +26,10 @@ use async_graphql::parser::types::{
 };
 use async_graphql::{Name, Value, Variables};
 
+use prost_reflect::DynamicMessage;
+
 use super::RootRpc;
+use crate::convert::FieldOutput;
 use crate::request::RequestCtx;
 
 /// A field's resolver, shared by the schema (engine) and by plans: from the parent's value to the
@@ -47,6 +50,8 @@ where
 struct Slot {
     resolve: Resolve,
     ty: TypeRef,
+    /// For a message field: its output plan, which writes common leaves straight to JSON.
+    output: Option<Arc<FieldOutput>>,
 }
 
 /// What plans may use, recorded while composing: query fields backed by unary RPCs and the
@@ -60,6 +65,29 @@ pub(crate) struct Catalog {
 impl Catalog {
     /// Records a field of `type_name` resolved by `resolve`.
     pub(crate) fn field(&mut self, type_name: &str, field: &str, ty: &TypeRef, resolve: Resolve) {
+        self.slot(type_name, field, ty, resolve, None);
+    }
+
+    /// Records a field of a message's object type: `resolve` applies `output` to the message.
+    pub(crate) fn message_field(
+        &mut self,
+        type_name: &str,
+        field: &str,
+        ty: &TypeRef,
+        resolve: Resolve,
+        output: Arc<FieldOutput>,
+    ) {
+        self.slot(type_name, field, ty, resolve, Some(output));
+    }
+
+    fn slot(
+        &mut self,
+        type_name: &str,
+        field: &str,
+        ty: &TypeRef,
+        resolve: Resolve,
+        output: Option<Arc<FieldOutput>>,
+    ) {
         self.objects
             .entry(type_name.to_owned())
             .or_default()
@@ -68,6 +96,7 @@ impl Catalog {
                 Slot {
                     resolve,
                     ty: ty.clone(),
+                    output,
                 },
             );
     }
@@ -408,6 +437,19 @@ fn write(
                     match &step.what {
                         What::Typename(name) => out.extend_from_slice(name),
                         What::Field { slot, selection } => {
+                            if selection.is_none()
+                                && let Some(output) = &slot.output
+                                && let Some(msg) = value.downcast_ref::<DynamicMessage>()
+                            {
+                                let start = out.len();
+                                match output.write_json(msg, out) {
+                                    Some(true) if matches!(slot.ty, TypeRef::NonNull(_)) => {
+                                        return None;
+                                    }
+                                    Some(_) => continue,
+                                    None => out.truncate(start),
+                                }
+                            }
                             let child = (slot.resolve)(value).unwrap_or(FieldValue::NULL);
                             write(out, &child, &slot.ty, selection.as_deref())?;
                         }
