@@ -156,6 +156,11 @@ impl FieldOutput {
         }
     }
 
+    /// The field this plan outputs.
+    pub fn field(&self) -> &FieldDescriptor {
+        &self.field
+    }
+
     /// The GraphQL value of this field of `msg`: the same as `field_output(msg, field)`.
     pub fn output<'a>(&self, msg: &'a DynamicMessage) -> FieldValue<'a> {
         if self.map {

@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod ratelimit;
 pub mod request;
 pub mod transport;
+pub mod wire;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};

@@ -242,6 +242,7 @@ impl RequestCtx {
             deadline: self.deadline,
             metadata: self.metadata.clone(),
             retryable,
+            filter: None,
         }
     }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use bytes::Buf;
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
@@ -17,6 +18,7 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 
 use crate::breaker::Breaker;
+use crate::wire::WireFilter;
 
 /// One call to a backend.
 #[derive(Debug, Clone)]
@@ -33,6 +35,8 @@ pub struct Call {
     pub metadata: Vec<(String, String)>,
     /// Whether the call may be retried (the RPC has no side effects).
     pub retryable: bool,
+    /// The fields of the response to decode (a compiled plan's); all when `None`.
+    pub filter: Option<Arc<WireFilter>>,
 }
 
 /// A failed call, with the service it failed on.
@@ -58,9 +62,10 @@ pub trait Invoker: Send + Sync + 'static {
     fn server_streaming(&self, call: Call) -> BoxFuture<'static, StreamResult>;
 }
 
-/// Encodes and decodes `DynamicMessage`s for tonic (prost-reflect has no codec of its own).
+/// Encodes and decodes `DynamicMessage`s for tonic (prost-reflect has no codec of its own),
+/// decoding only what a [`WireFilter`] keeps when there is one.
 #[derive(Clone)]
-pub struct DynamicCodec(pub MessageDescriptor);
+pub struct DynamicCodec(pub MessageDescriptor, pub Option<Arc<WireFilter>>);
 
 impl Codec for DynamicCodec {
     type Encode = DynamicMessage;
@@ -73,7 +78,7 @@ impl Codec for DynamicCodec {
     }
 
     fn decoder(&mut self) -> Self::Decoder {
-        DynamicDecoder(self.0.clone())
+        DynamicDecoder(self.0.clone(), self.1.clone())
     }
 }
 
@@ -92,12 +97,24 @@ impl Encoder for DynamicEncoder {
 
 /// Decoder half of [`DynamicCodec`].
 #[derive(Clone)]
-pub struct DynamicDecoder(MessageDescriptor);
+pub struct DynamicDecoder(MessageDescriptor, Option<Arc<WireFilter>>);
 
 impl Decoder for DynamicDecoder {
     type Item = DynamicMessage;
     type Error = Status;
     fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<DynamicMessage>, Status> {
+        if let Some(filter) = &self.1 {
+            let bytes = src.copy_to_bytes(src.remaining());
+            let mut kept = Vec::with_capacity(bytes.len());
+            // A message the filter cannot read is decoded whole, which reports what is wrong.
+            let input = match filter.apply(&bytes, &mut kept) {
+                Some(()) => &kept[..],
+                None => &bytes[..],
+            };
+            return DynamicMessage::decode(self.0.clone(), input)
+                .map(Some)
+                .map_err(|e| Status::internal(format!("decode: {e}")));
+        }
         DynamicMessage::decode(self.0.clone(), src)
             .map(Some)
             .map_err(|e| Status::internal(format!("decode: {e}")))
@@ -232,7 +249,7 @@ impl Backend {
             .unary(
                 self.request(call)?,
                 path,
-                DynamicCodec(call.method.output()),
+                DynamicCodec(call.method.output(), call.filter.clone()),
             )
             .await?;
         Ok(response.into_inner())
@@ -305,7 +322,7 @@ impl Backend {
         };
         let request = self.request(&call).map_err(fail)?;
         match grpc
-            .server_streaming(request, path, DynamicCodec(call.method.output()))
+            .server_streaming(request, path, DynamicCodec(call.method.output(), None))
             .await
         {
             Ok(response) => {

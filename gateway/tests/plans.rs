@@ -49,6 +49,9 @@ async fn plans_answer_byte_for_byte_as_the_engine() {
             "query": r#"query Omitted($n: Int) { events(istatCode: "082053", first: $n) { totalCount nodes { id } } }"#,
         }),
         json!({"query": r#"{ events { totalCount nodes { id category } } }"#}),
+        // Selections that decode a part of each item, or none of it.
+        json!({"query": r#"{ events(istatCode: "082053", first: 4) { edges { cursor } totalCount } }"#}),
+        json!({"query": r#"{ events(istatCode: "082053", first: 4) { nodes { price { cents } name } edges { node { id } } } }"#}),
     ];
     for case in &cases {
         let engine = post(&gw, case, false).await;

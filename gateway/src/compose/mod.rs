@@ -46,6 +46,7 @@ use crate::convert;
 use crate::errors;
 use crate::request::{BatchSpec, RequestCtx};
 use crate::transport::Invoker;
+use crate::wire::WireFilter;
 use comments::Comments;
 
 pub use audit::AUDIT_SERVICE;
@@ -775,7 +776,14 @@ impl Builder {
                                  ty: TypeRef,
                                  description: &str,
                                  resolve: plan::Resolve| {
-            self.catalog.field(owner, name, &ty, resolve.clone());
+            // What each connection field reads of the RPC's response, for selective decoding.
+            let wire = match name {
+                "nodes" => plan::Wire::Items,
+                "edges" => plan::Wire::Edges,
+                "node" => plan::Wire::Node,
+                _ => plan::Wire::PageInfo,
+            };
+            self.catalog.field(owner, name, &ty, resolve.clone(), wire);
             fields.insert(
                 name.to_owned(),
                 (
@@ -1251,8 +1259,10 @@ impl RootRpc {
         &self,
         rc: &Arc<RequestCtx>,
         prepared: Prepared,
+        filter: Option<Arc<WireFilter>>,
     ) -> (crate::request::Fetched, bool) {
-        let call = self.call(rc, prepared.request.clone());
+        let mut call = self.call(rc, prepared.request.clone());
+        call.filter = filter;
         let result = rc.unary(&self.invoker, call).await;
         let fetched = crate::request::Fetched {
             service: self.service.clone(),
@@ -1261,6 +1271,31 @@ impl RootRpc {
             result,
         };
         (fetched, prepared.had_after)
+    }
+
+    /// What of the response a plan's `shape` reads (see [`crate::wire`]): `None` for all of it.
+    fn response_filter(&self, shape: &plan::Shape) -> Option<Arc<WireFilter>> {
+        let output = self.method.output();
+        let Some(conn) = &self.shape else {
+            return plan::message_filter(&output, shape);
+        };
+        let item = conn.list.kind().as_message()?.clone();
+        // The page info always: `totalCount`, `pageInfo` and the last edge's cursor read it.
+        let mut keep = vec![(conn.info.number(), None)];
+        for (wire, selection) in plan::reads(shape) {
+            match (wire, selection) {
+                (plan::Wire::Items, Some(s)) => {
+                    keep.push((conn.list.number(), plan::message_filter(&item, s)));
+                }
+                (plan::Wire::Edges, Some(s)) => {
+                    keep.push((conn.list.number(), plan::edges_filter(&item, s)));
+                }
+                (plan::Wire::PageInfo, _) => {}
+                _ => return None,
+            }
+        }
+        let filter = WireFilter::new(keep);
+        (!filter.keeps_all(output.fields().map(|f| f.number()))).then(|| Arc::new(filter))
     }
 
     /// The field's value for a response: a connection, or the message itself.

@@ -31,6 +31,7 @@ use prost_reflect::DynamicMessage;
 use super::RootRpc;
 use crate::convert::FieldOutput;
 use crate::request::RequestCtx;
+use crate::wire::WireFilter;
 
 /// A field's resolver, shared by the schema (engine) and by plans: from the parent's value to the
 /// field's, exactly as the engine's resolver returns it (`None` reads as null).
@@ -45,6 +46,21 @@ where
     Arc::new(f)
 }
 
+/// What a field reads of the RPC response, so a plan decodes only that (see [`crate::wire`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wire {
+    /// A field of the message (its [`FieldOutput`] says which).
+    Field,
+    /// A connection's `nodes`: its items.
+    Items,
+    /// A connection's `edges`: its items, through each edge's `node`.
+    Edges,
+    /// An edge's `node`: the item.
+    Node,
+    /// `pageInfo`, `totalCount` or a cursor: the response's page info, always kept.
+    PageInfo,
+}
+
 /// One field of an object type that plans can resolve.
 #[derive(Clone)]
 struct Slot {
@@ -52,6 +68,7 @@ struct Slot {
     ty: TypeRef,
     /// For a message field: its output plan, which writes common leaves straight to JSON.
     output: Option<Arc<FieldOutput>>,
+    wire: Wire,
 }
 
 /// What plans may use, recorded while composing: query fields backed by unary RPCs and the
@@ -64,8 +81,15 @@ pub(crate) struct Catalog {
 
 impl Catalog {
     /// Records a field of `type_name` resolved by `resolve`.
-    pub(crate) fn field(&mut self, type_name: &str, field: &str, ty: &TypeRef, resolve: Resolve) {
-        self.slot(type_name, field, ty, resolve, None);
+    pub(crate) fn field(
+        &mut self,
+        type_name: &str,
+        field: &str,
+        ty: &TypeRef,
+        resolve: Resolve,
+        wire: Wire,
+    ) {
+        self.slot(type_name, field, ty, resolve, None, wire);
     }
 
     /// Records a field of a message's object type: `resolve` applies `output` to the message.
@@ -77,7 +101,7 @@ impl Catalog {
         resolve: Resolve,
         output: Arc<FieldOutput>,
     ) {
-        self.slot(type_name, field, ty, resolve, Some(output));
+        self.slot(type_name, field, ty, resolve, Some(output), Wire::Field);
     }
 
     fn slot(
@@ -87,6 +111,7 @@ impl Catalog {
         ty: &TypeRef,
         resolve: Resolve,
         output: Option<Arc<FieldOutput>>,
+        wire: Wire,
     ) {
         self.objects
             .entry(type_name.to_owned())
@@ -97,6 +122,7 @@ impl Catalog {
                     resolve,
                     ty: ty.clone(),
                     output,
+                    wire,
                 },
             );
     }
@@ -150,6 +176,7 @@ impl Catalog {
             let selection = self.selection(rpc.type_name(), &field.selection_set.node)?;
             roots.push(Root::Rpc {
                 key: member(&key),
+                filter: rpc.response_filter(&selection),
                 rpc,
                 field: field.clone(),
                 selection,
@@ -250,10 +277,12 @@ enum Root {
         /// The field as written: its arguments, variables substituted on each run.
         field: async_graphql::parser::types::Field,
         selection: Shape,
+        /// The part of the response the selection reads; all of it when `None`.
+        filter: Option<Arc<WireFilter>>,
     },
 }
 
-struct Shape {
+pub(super) struct Shape {
     steps: Vec<Step>,
 }
 
@@ -307,11 +336,11 @@ impl Plan {
             self.roots
                 .iter()
                 .filter_map(|r| match r {
-                    Root::Rpc { rpc, .. } => Some(rpc),
+                    Root::Rpc { rpc, filter, .. } => Some((rpc, filter)),
                     Root::Typename(_) => None,
                 })
                 .zip(requests)
-                .map(|(rpc, request)| rpc.fetch(rc, request)),
+                .map(|((rpc, filter), request)| rpc.fetch(rc, request, filter.clone())),
         )
         .await;
         if fetched.iter().any(|(f, _)| f.result.is_err()) {
@@ -370,6 +399,70 @@ impl Plan {
         }
         Some(out)
     }
+}
+
+/// What of a message of type `desc` the selection `shape` reads: `None` for all of it.
+pub(super) fn message_filter(
+    desc: &prost_reflect::MessageDescriptor,
+    shape: &Shape,
+) -> Option<Arc<WireFilter>> {
+    let mut keep = Vec::new();
+    for step in &shape.steps {
+        let What::Field { slot, selection } = &step.what else {
+            continue;
+        };
+        // A field read some other way than as a field of this message: keep the message whole.
+        let output = slot.output.as_ref().filter(|_| slot.wire == Wire::Field)?;
+        let f = output.field();
+        let inner = match (selection, f.kind()) {
+            (Some(sel), prost_reflect::Kind::Message(m))
+                if !f.is_map()
+                    && !crate::convert::is_timestamp(&m)
+                    && !crate::convert::is_wrapper(&m) =>
+            {
+                message_filter(&m, sel)
+            }
+            _ => None,
+        };
+        // Every member of a oneof travels together, so the last one set still wins.
+        match f.containing_oneof() {
+            Some(oneof) => keep.extend(oneof.fields().map(|m| {
+                let inner = if m.number() == f.number() {
+                    inner.clone()
+                } else {
+                    None
+                };
+                (m.number(), inner)
+            })),
+            None => keep.push((f.number(), inner)),
+        }
+    }
+    let filter = WireFilter::new(keep);
+    (!filter.keeps_all(desc.fields().map(|f| f.number()))).then(|| Arc::new(filter))
+}
+
+/// The filter of a connection's items for the selection of its `edges`: what their `node`s read.
+pub(super) fn edges_filter(
+    item: &prost_reflect::MessageDescriptor,
+    edges: &Shape,
+) -> Option<Arc<WireFilter>> {
+    let node = edges.steps.iter().find_map(|step| match &step.what {
+        What::Field { slot, selection } if slot.wire == Wire::Node => selection.as_deref(),
+        _ => None,
+    });
+    match node {
+        Some(shape) => message_filter(item, shape),
+        // Only cursors: the items are still counted, but none of their fields is read.
+        None => Some(Arc::new(WireFilter::new(Vec::new()))),
+    }
+}
+
+/// The selected fields of an object, with what they read and their own selections.
+pub(super) fn reads(shape: &Shape) -> impl Iterator<Item = (Wire, Option<&Shape>)> {
+    shape.steps.iter().filter_map(|step| match &step.what {
+        What::Field { slot, selection } => Some((slot.wire, selection.as_deref())),
+        What::Typename(_) => None,
+    })
 }
 
 /// Writes the response JSON of `value` as a field of type `ty`: the bytes `serde_json` gives for

@@ -128,7 +128,13 @@ pub(crate) fn add(b: &mut Builder, sources: &[Source]) -> Result<(), ComposeErro
         ("hasPreviousPage", TypeRef::named_nn(TypeRef::BOOLEAN)),
         ("startCursor", TypeRef::named(TypeRef::STRING)),
     ] {
-        b.catalog.field(PAGE_INFO, name, &ty, value_resolver(name));
+        b.catalog.field(
+            PAGE_INFO,
+            name,
+            &ty,
+            value_resolver(name),
+            super::plan::Wire::PageInfo,
+        );
     }
     b.objects.insert(
         PAGE_INFO.into(),
