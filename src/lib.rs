@@ -73,6 +73,28 @@ pub struct Options {
     pub print_schema: bool,
 }
 
+impl Options {
+    /// Loopback, every port chosen by the system, demo data in `data_dir`, a 5 s grace: how
+    /// tests run the whole platform side by side.
+    pub fn ephemeral(data_dir: PathBuf) -> Self {
+        Self {
+            bind: IpAddr::from([127, 0, 0, 1]),
+            data_dir,
+            demo_data: true,
+            http_port: 0,
+            social_port: 0,
+            building_port: 0,
+            culture_port: 0,
+            employment_port: 0,
+            taxes_port: 0,
+            environment_port: 0,
+            publicworks_port: 0,
+            shutdown_grace_secs: 5,
+            print_schema: false,
+        }
+    }
+}
+
 /// The launcher's command line: the platform's options, and optionally a subcommand.
 #[derive(Debug, Clone, clap::Parser)]
 #[command(
@@ -175,31 +197,25 @@ pub fn authenticator(
     options: &Options,
     src: &dyn Source,
 ) -> Result<Arc<dyn Authenticator>, LaunchError> {
+    credentials(options, src).map(|(authenticator, _)| authenticator)
+}
+
+/// [`authenticator`], with the dev issuer it trusts (which the services also sign their calls to
+/// each other with, as a comune's system); no dev issuer when `PATTO_JWKS_URL` in `src` names an
+/// identity provider. The key is read (or created) once.
+pub fn credentials(options: &Options, src: &dyn Source) -> Result<token::Credentials, LaunchError> {
     if src.get(token::JWKS_URL_VAR).is_some() {
-        return Ok(token::authenticator_from_source(src)?);
+        return Ok((token::authenticator_from_source(src)?, None));
     }
     let key = dev_issuer_key_path(&options.data_dir);
-    let issuer = DevIssuer::load_or_create(&key)?;
+    let issuer = Arc::new(DevIssuer::load_or_create(&key)?);
     tracing::info!(
         mode = "dev-issuer",
         key = %key.display(),
         kid = issuer.kid(),
         "trusting tokens of the local dev issuer (`patto token`); set PATTO_JWKS_URL to use an identity provider"
     );
-    Ok(Arc::new(issuer.verifier()))
-}
-
-/// The dev issuer `patto` trusts (and lets the services sign their own calls to each other with,
-/// as a comune's system), unless `PATTO_JWKS_URL` in `src` names an identity provider.
-pub fn dev_issuer(
-    options: &Options,
-    src: &dyn Source,
-) -> Result<Option<Arc<DevIssuer>>, LaunchError> {
-    if src.get(token::JWKS_URL_VAR).is_some() {
-        return Ok(None);
-    }
-    let issuer = DevIssuer::load_or_create(&dev_issuer_key_path(&options.data_dir))?;
-    Ok(Some(Arc::new(issuer)))
+    Ok((Arc::new(issuer.verifier()), Some(issuer)))
 }
 
 type Runner = fn(
@@ -319,8 +335,7 @@ impl Platform {
     /// Binds every port (all or nothing), then starts the services and the gateway, all
     /// authenticating callers with [`authenticator`] over the process environment.
     pub async fn start(options: &Options) -> Result<Self, LaunchError> {
-        let authenticator = authenticator(options, &patto_service_kit::config::Env)?;
-        let dev_issuer = dev_issuer(options, &patto_service_kit::config::Env)?;
+        let (authenticator, dev_issuer) = credentials(options, &patto_service_kit::config::Env)?;
         let mut listeners = Vec::new();
         for (service, run) in SERVICES {
             let addr = SocketAddr::new(options.bind, options.port_of(service.name));
@@ -384,7 +399,7 @@ impl Platform {
         // The gateway's own settings (REDIS_URL, rate limits, persisted queries, introspection)
         // come from the environment as for its binary; where it listens, what it calls and whom
         // it trusts are the launcher's.
-        let from_env = GatewayConfig::from_source(&patto_service_kit::config::Env)?;
+        let from_env = GatewayConfig::settings_from_source(&patto_service_kit::config::Env)?;
         let gateway = GatewayConfig {
             http_addr: listening.gateway,
             backends: peers

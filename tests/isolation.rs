@@ -28,7 +28,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use patto::{Options, Platform, TokenArgs};
@@ -330,24 +329,6 @@ fn check(cell: &Cell, seen: &Seen, created: &BTreeSet<String>) -> Result<(), Str
 // ---------------------------------------------------------------------------------------------
 // The platform and its callers
 // ---------------------------------------------------------------------------------------------
-
-fn options(data_dir: PathBuf) -> Options {
-    Options {
-        bind: "127.0.0.1".parse().unwrap(),
-        data_dir,
-        demo_data: true,
-        http_port: 0,
-        social_port: 0,
-        building_port: 0,
-        culture_port: 0,
-        employment_port: 0,
-        taxes_port: 0,
-        environment_port: 0,
-        publicworks_port: 0,
-        shutdown_grace_secs: 5,
-        print_schema: false,
-    }
-}
 
 /// A valid codice fiscale from its first 15 characters.
 fn fiscal_code(first15: &str) -> String {
@@ -1191,7 +1172,7 @@ async fn isolation_matrix_over_graphql_and_grpc() {
     let started = Instant::now();
     let dir = std::env::temp_dir().join(format!("patto-isolation-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let platform = Platform::start(&options(dir.clone()))
+    let platform = Platform::start(&Options::ephemeral(dir.clone()))
         .await
         .expect("the platform starts");
     let mut channels = BTreeMap::new();

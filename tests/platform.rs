@@ -7,24 +7,6 @@ use std::net::SocketAddr;
 use patto::{Options, Platform, TokenArgs};
 use serde_json::{Value, json};
 
-fn options(data_dir: std::path::PathBuf) -> Options {
-    Options {
-        bind: "127.0.0.1".parse().unwrap(),
-        data_dir,
-        demo_data: true,
-        http_port: 0,
-        social_port: 0,
-        building_port: 0,
-        culture_port: 0,
-        employment_port: 0,
-        taxes_port: 0,
-        environment_port: 0,
-        publicworks_port: 0,
-        shutdown_grace_secs: 5,
-        print_schema: false,
-    }
-}
-
 /// A token of `citizen`, signed by the dev issuer the platform of `data_dir` trusts.
 fn citizen_token(data_dir: &std::path::Path, citizen: &str) -> String {
     let args = TokenArgs {
@@ -62,7 +44,7 @@ fn calls(out: &Value) -> u64 {
 async fn one_query_spans_the_services() {
     let dir = std::env::temp_dir().join(format!("patto-platform-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let platform = Platform::start(&options(dir.clone()))
+    let platform = Platform::start(&Options::ephemeral(dir.clone()))
         .await
         .expect("the platform starts");
     let gateway = platform.listening.gateway;

@@ -145,8 +145,19 @@ impl GatewayConfig {
         }
     }
 
-    /// Reads the configuration from `src`.
+    /// Reads the configuration from `src`, the authenticator included (the same verifier as every
+    /// service's, `PATTO_JWKS_URL` or the dev key: the gateway checks the token first, each
+    /// service again).
     pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        Ok(Self {
+            authenticator: patto_service_kit::token::authenticator_from_source(src)?,
+            ..Self::settings_from_source(src)?
+        })
+    }
+
+    /// Reads everything but the authenticator from `src` (which stays anonymous), for a host that
+    /// decides whom the gateway trusts itself, as the all-in-one launcher does.
+    pub fn settings_from_source(src: &dyn Source) -> Result<Self, ConfigError> {
         let defaults = Self::default();
         let mut backends = Vec::new();
         for s in SERVICES {
@@ -200,9 +211,7 @@ impl GatewayConfig {
             operation_timeout: secs("PATTO_GRAPHQL_TIMEOUT_SECS", defaults.operation_timeout)?,
             introspection: flag_or(src, "PATTO_GRAPHQL_INTROSPECTION", defaults.introspection)?,
             shutdown_grace: secs("PATTO_SHUTDOWN_GRACE_SECS", defaults.shutdown_grace)?,
-            // The same verifier as every service's (PATTO_JWKS_URL or the dev key): the gateway
-            // checks the token first, each service again.
-            authenticator: patto_service_kit::token::authenticator_from_source(src)?,
+            authenticator: defaults.authenticator,
             redis_url: redis_url(src)?,
             redis_prefix: redis_prefix(src)?,
             allowlist: allowlist(src)?,

@@ -17,8 +17,8 @@ use patto_proto::employment::v1 as pb;
 use patto_proto::employment::v1::employment_service_client::EmploymentServiceClient;
 use patto_service_kit::demo::citizen;
 use patto_service_kit::testing::{
-    self, HeaderPrincipal, TestPostgres, TestServer, Who, assert_refused, personal_data_reads,
-    read_row,
+    self, HeaderPrincipal, TestPostgres, TestServer, Who, assert_refused, code_of,
+    personal_data_reads, read_row,
 };
 use sea_orm::DatabaseConnection;
 use tonic::transport::Channel;
@@ -1811,10 +1811,6 @@ async fn demo_data_covers_every_comune_and_seeds_once() {
         positions(&palermo[enrolled..]),
         (1..=(24 - seats) as i32).collect::<Vec<_>>()
     );
-}
-
-fn code_of<T>(r: &Result<T, Status>) -> Option<Code> {
-    r.as_ref().err().map(Status::code)
 }
 
 /// The access rule over real gRPC, cell by cell: who may watch a citizen's enrolment and list it

@@ -25,8 +25,8 @@ use patto_proto::environment::v1::{
 };
 use patto_service_kit::demo::citizen;
 use patto_service_kit::testing::{
-    self, HeaderPrincipal, TestPostgres, TestServer, Who, assert_refused, personal_data_reads,
-    read_row,
+    self, HeaderPrincipal, TestPostgres, TestServer, Who, assert_refused, code_of,
+    personal_data_reads, read_row,
 };
 use patto_service_kit::time::to_timestamp;
 use sea_orm::DatabaseConnection;
@@ -1792,10 +1792,6 @@ async fn demo_data_covers_every_comune_and_seeds_once() {
         assert!(!reports.environment_reports.is_empty(), "{}", comune.name);
     }
     server.stop().await.expect("clean stop");
-}
-
-fn code_of<T>(r: &Result<T, tonic::Status>) -> Option<Code> {
-    r.as_ref().err().map(tonic::Status::code)
 }
 
 /// A fresh service with Alia's calendar (bulky waste on Wednesdays in Via Roma 1–99).

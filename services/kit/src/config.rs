@@ -219,6 +219,7 @@ impl ServiceConfig {
             }
             peers.insert(peer.name, url);
         }
+        let (authenticator, dev_issuer) = crate::token::credentials_from_source(src)?;
         Ok(Self {
             grpc_addr,
             database_url,
@@ -228,8 +229,8 @@ impl ServiceConfig {
                 .get("PATTO_INDICATORS_SALT")
                 .unwrap_or_else(|| DEV_INDICATORS_SALT.to_owned()),
             peers,
-            authenticator: crate::token::authenticator_from_source(src)?,
-            dev_issuer: crate::token::dev_issuer_from_source(src)?.map(Arc::new),
+            authenticator,
+            dev_issuer,
         })
     }
 

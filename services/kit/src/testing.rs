@@ -405,6 +405,11 @@ impl Outcome {
     }
 }
 
+/// The gRPC code of a refused call, `None` for an answer: what access-matrix cells compare.
+pub fn code_of<T>(result: &Result<T, tonic::Status>) -> Option<tonic::Code> {
+    result.as_ref().err().map(tonic::Status::code)
+}
+
 /// Asserts that `answer` was refused with `code`, naming `context` if not, and returns the status
 /// for further checks.
 pub fn assert_refused<T: std::fmt::Debug>(

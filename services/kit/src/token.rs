@@ -986,6 +986,15 @@ pub fn dev_issuer_from_source(src: &dyn Source) -> Result<Option<DevIssuer>, Con
 ///
 /// Logs the mode chosen at info.
 pub fn authenticator_from_source(src: &dyn Source) -> Result<Arc<dyn Authenticator>, ConfigError> {
+    credentials_from_source(src).map(|(authenticator, _)| authenticator)
+}
+
+/// Whom a process trusts, and the dev issuer it may sign its own calls with (dev-issuer mode).
+pub type Credentials = (Arc<dyn Authenticator>, Option<Arc<DevIssuer>>);
+
+/// [`authenticator_from_source`], with the [`DevIssuer`] it trusts in dev-issuer mode (which a
+/// service also signs its calls to its peers with); the key file is read once.
+pub fn credentials_from_source(src: &dyn Source) -> Result<Credentials, ConfigError> {
     let audience = src
         .get(AUDIENCE_VAR)
         .map(|a| a.trim().to_owned())
@@ -1015,18 +1024,19 @@ pub fn authenticator_from_source(src: &dyn Source) -> Result<Arc<dyn Authenticat
             tracing::warn!("{DEV_ISSUER_KEY_VAR} is ignored because {JWKS_URL_VAR} is set");
         }
         tracing::info!(mode = "jwks", jwks_url = %url, %issuer, %audience, "verifying bearer tokens against the identity provider's JWKS");
-        return Ok(Arc::new(verifier));
+        return Ok((Arc::new(verifier), None));
     }
     if let (Some(path), Some(issuer)) = (src.get(DEV_ISSUER_KEY_VAR), dev_issuer_from_source(src)?)
     {
         tracing::info!(mode = "dev-issuer", key = %path, kid = issuer.kid(), "verifying bearer tokens of the local dev issuer (`patto token`); not for production");
-        return Ok(Arc::new(issuer.verifier()));
+        let issuer = Arc::new(issuer);
+        return Ok((Arc::new(issuer.verifier()), Some(issuer)));
     }
     tracing::info!(
         mode = "anonymous",
         "neither {JWKS_URL_VAR} nor {DEV_ISSUER_KEY_VAR} is set: every caller is anonymous and bearer tokens are not checked"
     );
-    Ok(Arc::new(Anonymous))
+    Ok((Arc::new(Anonymous), None))
 }
 
 #[cfg(test)]

@@ -16,8 +16,8 @@ use patto_proto::social::v1 as pb;
 use patto_proto::social::v1::social_service_client::SocialServiceClient;
 use patto_service_kit::demo::citizen;
 use patto_service_kit::testing::{
-    self, HeaderPrincipal, TestPostgres, TestServer, Who, assert_refused, personal_data_reads,
-    read_row,
+    self, HeaderPrincipal, TestPostgres, TestServer, Who, assert_refused, code_of,
+    personal_data_reads, read_row,
 };
 use patto_social::domain::italian_day;
 use patto_social::store::Store;
@@ -1870,10 +1870,6 @@ async fn demo_data_covers_every_comune_and_seeds_once() {
         .unwrap();
     let funded = ranking.entries.iter().filter(|e| e.funded).count();
     assert!((1..=10).contains(&funded), "{funded}");
-}
-
-fn code_of<T>(r: &Result<T, Status>) -> Option<Code> {
-    r.as_ref().err().map(Status::code)
 }
 
 /// A fresh service with Palermo's ranked scheme and citizen `n`'s draft application on it.

@@ -33,9 +33,6 @@ pub fn permit_record(p: &permit::Model) -> Record<'_> {
     Record::personal(&p.applicant_fiscal_code, &p.istat_code)
 }
 
-/// The kit's narrowing and sign-in checks, under the names this service's handlers use.
-pub use patto_service_kit::access::{narrow, signed_in};
-
 /// The actor of an applicant-side move on `applicant`'s application in `istat_code`: the applicant
 /// themself, or an operator or system of that comune acting for them.
 pub fn as_applicant(

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use patto_proto::building::v1 as pb;
 use patto_proto::building::v1::building_service_server::BuildingService;
-use patto_service_kit::access::{self as rule, Act};
+use patto_service_kit::access::{self as rule, Act, signed_in};
 use patto_service_kit::audit::{Caller, Reads};
 use patto_service_kit::auth::principal;
 use patto_service_kit::comuni;
@@ -37,7 +37,7 @@ use crate::domain::{
     self, MAX_NAME_LEN, MAX_TEXT_LEN, holder_code, optional_day, person_code, text,
 };
 use crate::store::{Edit, PermitFilter, PermitRecord, Store, UnitFilter};
-use access::{PERMIT, UNIT, permit_record, signed_in, unit_record};
+use access::{PERMIT, UNIT, permit_record, unit_record};
 use convert::{ownership_to_pb, permit_to_pb, transition_to_pb, unit_to_pb};
 use patto_service_kit::validate::{
     any_id, asked_keys, batch_keys, istat_check, istat_key, optional_enum,
@@ -237,7 +237,7 @@ impl BuildingService for BuildingApi {
         v.into_result()?;
         let page = page?;
         // A citizen searches among their own units, an operator or system its comune's.
-        let (_, owner) = access::narrow(
+        let (_, owner) = rule::narrow(
             &caller.principal,
             Some(req.istat_code.clone()),
             owner,
@@ -323,7 +323,7 @@ impl BuildingService for BuildingApi {
             return Err(ServiceError::invalid("year", "is not a calendar year").into());
         };
         // Operators and systems get their comune's units only.
-        let (istat, _) = access::narrow(
+        let (istat, _) = rule::narrow(
             &caller.principal,
             Some(req.istat_code.clone()).filter(|s| !s.is_empty()),
             None,
@@ -465,7 +465,7 @@ impl BuildingService for BuildingApi {
         v.into_result()?;
         let page = page?;
         // A citizen sees their own applications, an operator or system its comune's.
-        let (istat_code, applicant) = access::narrow(
+        let (istat_code, applicant) = rule::narrow(
             &caller.principal,
             Some(req.istat_code.clone()).filter(|s| !s.is_empty()),
             applicant,

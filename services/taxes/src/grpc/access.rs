@@ -56,9 +56,6 @@ pub fn online(principal: &Principal) -> bool {
     matches!(principal, Principal::Citizen { .. })
 }
 
-/// The kit's narrowing and sign-in checks, under the names this service's handlers use.
-pub use patto_service_kit::access::{narrow, signed_in};
-
 #[cfg(test)]
 mod tests {
     use super::*;

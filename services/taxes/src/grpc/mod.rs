@@ -16,7 +16,7 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use futures::StreamExt;
 use patto_proto::taxes::v1 as pb;
 use patto_proto::taxes::v1::taxes_service_server::TaxesService;
-use patto_service_kit::access::{self as rule, Act, Record};
+use patto_service_kit::access::{self as rule, Act, Record, narrow, signed_in};
 use patto_service_kit::audit::{Caller, Reads};
 use patto_service_kit::auth::principal;
 use patto_service_kit::error::{ServiceError, Violations};
@@ -40,7 +40,7 @@ use crate::error::TaxesError;
 use crate::store::{
     DebtFilter, DebtRecord, PositionFilter, Receipt, RollRow, Store, TariDeclaration,
 };
-use access::{narrow, signed_in, what};
+use access::what;
 use convert::{debt_status, debt_to_pb, declaration_to_pb, position_to_pb, registration_to_pb};
 use patto_service_kit::validate::{
     any_id, asked_keys, batch_keys, istat_check, istat_key, optional_enum,
