@@ -49,6 +49,9 @@ async fn plans_answer_byte_for_byte_as_the_engine() {
             "query": r#"query Omitted($n: Int) { events(istatCode: "082053", first: $n) { totalCount nodes { id } } }"#,
         }),
         json!({"query": r#"{ events { totalCount nodes { id category } } }"#}),
+        // Fragments, as client libraries write them, expanded in place.
+        json!({"query": r#"query { ...Root } fragment Root on Query { __typename events(istatCode: "082053", first: 2) { ...Page } } fragment Page on EventConnection { totalCount nodes { ...Item __typename } } fragment Item on Event { id name price { ... on Money { cents } } }"#}),
+        json!({"query": r#"{ events(istatCode: "082053", first: 2) { ... on EventConnection { totalCount } ... { nodes { id } } } }"#}),
         // Selections that decode a part of each item, or none of it.
         json!({"query": r#"{ events(istatCode: "082053", first: 4) { edges { cursor } totalCount } }"#}),
         json!({"query": r#"{ events(istatCode: "082053", first: 4) { nodes { price { cents } name } edges { node { id } } } }"#}),
@@ -126,12 +129,12 @@ async fn documents_plans_do_not_cover_stay_with_the_engine() {
     let documents = [
         // A reference resolved through a lookup.
         r#"{ events(istatCode: "082053", first: 2) { nodes { id venue { name } } } }"#,
-        // Fragments, inline fragments and directives.
-        r#"{ events(istatCode: "082053", first: 2) { ...Page } } fragment Page on EventConnection { totalCount }"#,
-        r#"{ events(istatCode: "082053", first: 2) { ... on EventConnection { totalCount } } }"#,
+        // Directives, also on a fragment.
         r#"{ events(istatCode: "082053", first: 2) { totalCount @include(if: true) } }"#,
-        // The same response key twice (merged by the engine).
+        r#"{ events(istatCode: "082053", first: 2) { ... @skip(if: false) { totalCount } } }"#,
+        // The same response key twice (merged by the engine), also through a fragment.
         r#"{ events(istatCode: "082053", first: 2) { totalCount totalCount } }"#,
+        r#"{ events(istatCode: "082053", first: 2) { totalCount ...Count } } fragment Count on EventConnection { totalCount }"#,
         // Gateway entities.
         r#"{ municipality(istatCode: "082053") { name } }"#,
     ];

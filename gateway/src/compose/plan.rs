@@ -11,7 +11,8 @@
 //! only the engine's per-field machinery and its intermediate response tree are skipped.
 //!
 //! A plan covers queries whose root fields are unary RPCs and whose selections are message fields,
-//! connection fields and `__typename`, without fragments, directives or repeated response keys;
+//! connection fields and `__typename`, fragments on those types included, without directives or
+//! repeated response keys;
 //! variables are taken only when their values are plain scalars of the declared type. Anything
 //! else, and any request a plan cannot finish on the happy path (a failed call, an argument the
 //! service would refuse, a value the schema does not allow), goes to the engine, which reports it
@@ -167,13 +168,13 @@ impl Catalog {
             });
         }
         let mut roots = Vec::new();
-        for (key, field) in fields(&op.selection_set.node)? {
+        for (key, field) in fields(doc, "Query", &op.selection_set.node)? {
             if field.name.node == "__typename" {
                 roots.push(Root::Typename(member(&key)));
                 continue;
             }
             let rpc = self.roots.get(field.name.node.as_str())?.clone();
-            let selection = self.selection(rpc.type_name(), &field.selection_set.node)?;
+            let selection = self.selection(doc, rpc.type_name(), &field.selection_set.node)?;
             roots.push(Root::Rpc {
                 key: member(&key),
                 filter: rpc.response_filter(&selection),
@@ -185,10 +186,15 @@ impl Catalog {
         Some(Plan { variables, roots })
     }
 
-    fn selection(&self, type_name: &str, set: &SelectionSet) -> Option<Shape> {
+    fn selection(
+        &self,
+        doc: &ExecutableDocument,
+        type_name: &str,
+        set: &SelectionSet,
+    ) -> Option<Shape> {
         let slots = self.objects.get(type_name)?;
         let mut steps = Vec::new();
-        for (key, field) in fields(set)? {
+        for (key, field) in fields(doc, type_name, set)? {
             if field.name.node == "__typename" {
                 steps.push(Step {
                     key: member(&key),
@@ -207,7 +213,11 @@ impl Catalog {
                 }
                 None
             } else {
-                Some(Box::new(self.selection(inner, &field.selection_set.node)?))
+                Some(Box::new(self.selection(
+                    doc,
+                    inner,
+                    &field.selection_set.node,
+                )?))
             };
             steps.push(Step {
                 key: member(&key),
@@ -218,25 +228,63 @@ impl Catalog {
     }
 }
 
-/// The fields of a selection set by response key; `None` when it has fragments, directives or a
-/// response key twice (the engine merges those).
-fn fields(set: &SelectionSet) -> Option<Vec<(Name, &async_graphql::parser::types::Field)>> {
-    let mut out: Vec<(Name, &async_graphql::parser::types::Field)> = Vec::new();
-    for item in &set.items {
-        let Selection::Field(field) = &item.node else {
-            return None;
-        };
-        let field = &field.node;
-        if !field.directives.is_empty() {
-            return None;
-        }
-        let key = field.response_key().node.clone();
-        if out.iter().any(|(k, _)| *k == key) {
-            return None;
-        }
-        out.push((key, field));
-    }
+/// The fields of a selection set on object type `type_name`, by response key, fragments on that
+/// type expanded in place as the engine collects them; `None` when there are directives, a
+/// fragment on another type (an interface or union: the engine decides) or a response key twice
+/// (the engine merges those).
+fn fields<'d>(
+    doc: &'d ExecutableDocument,
+    type_name: &str,
+    set: &'d SelectionSet,
+) -> Option<Vec<(Name, &'d async_graphql::parser::types::Field)>> {
+    let mut out = Vec::new();
+    collect(doc, type_name, set, &mut out)?;
     Some(out)
+}
+
+fn collect<'d>(
+    doc: &'d ExecutableDocument,
+    type_name: &str,
+    set: &'d SelectionSet,
+    out: &mut Vec<(Name, &'d async_graphql::parser::types::Field)>,
+) -> Option<()> {
+    for item in &set.items {
+        match &item.node {
+            Selection::Field(field) => {
+                let field = &field.node;
+                if !field.directives.is_empty() {
+                    return None;
+                }
+                let key = field.response_key().node.clone();
+                if out.iter().any(|(k, _)| *k == key) {
+                    return None;
+                }
+                out.push((key, field));
+            }
+            Selection::FragmentSpread(spread) => {
+                let fragment = &doc.fragments.get(&spread.node.fragment_name.node)?.node;
+                if !spread.node.directives.is_empty()
+                    || !fragment.directives.is_empty()
+                    || fragment.type_condition.node.on.node != type_name
+                {
+                    return None;
+                }
+                collect(doc, type_name, &fragment.selection_set.node, out)?;
+            }
+            Selection::InlineFragment(inline) => {
+                let inline = &inline.node;
+                let on_this_type = inline
+                    .type_condition
+                    .as_ref()
+                    .is_none_or(|c| c.node.on.node == type_name);
+                if !inline.directives.is_empty() || !on_this_type {
+                    return None;
+                }
+                collect(doc, type_name, &inline.selection_set.node, out)?;
+            }
+        }
+    }
+    Some(())
 }
 
 fn named(ty: &TypeRef) -> &str {
