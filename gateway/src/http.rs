@@ -609,6 +609,9 @@ async fn run(
             (r, None)
         }
     };
+    if planned.is_some() {
+        state.metrics.planned();
+    }
     let (calls, per_service) = ctx.calls();
     state
         .metrics

@@ -16,6 +16,7 @@ const BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 
 pub struct Metrics {
     operations_ok: AtomicU64,
     operations_with_errors: AtomicU64,
+    operations_planned: AtomicU64,
     backend_calls: AtomicU64,
     latency_buckets: [AtomicU64; BUCKETS.len()],
     latency_sum_micros: AtomicU64,
@@ -81,6 +82,11 @@ impl Metrics {
         }
     }
 
+    /// Records an operation a compiled plan answered (see `compose::plan`), besides [`Metrics::observe`].
+    pub fn planned(&self) {
+        self.operations_planned.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Records a request refused because its credentials could not be verified.
     pub fn unauthenticated(&self) {
         self.unauthenticated.fetch_add(1, Ordering::Relaxed);
@@ -122,6 +128,11 @@ impl Metrics {
         ));
         out.push_str(&format!(
             "patto_gateway_operations_total{{outcome=\"errors\"}} {bad}\n"
+        ));
+        out.push_str("# HELP patto_gateway_planned_operations_total GraphQL operations a compiled plan answered (the rest ran through the engine).\n# TYPE patto_gateway_planned_operations_total counter\n");
+        out.push_str(&format!(
+            "patto_gateway_planned_operations_total {}\n",
+            self.operations_planned.load(Ordering::Relaxed)
         ));
         out.push_str("# HELP patto_gateway_operation_seconds Time to answer a GraphQL operation.\n# TYPE patto_gateway_operation_seconds histogram\n");
         for (i, b) in BUCKETS.iter().enumerate() {

@@ -76,6 +76,12 @@ async fn plans_answer_byte_for_byte_as_the_engine() {
         );
     }
 
+    // Every compiled answer is counted for the operators.
+    assert_eq!(
+        gw.metric("patto_gateway_planned_operations_total").await,
+        2 * cases.len() as u64
+    );
+
     // Other variable values run the same plan; values that do not fit go to the engine.
     let other = json!({
         "query": cases[3]["query"],
