@@ -344,22 +344,25 @@ pub async fn execute(
     mut request: async_graphql::Request,
     ctx: Arc<RequestCtx>,
 ) -> Executed {
+    use crate::compose::plan::Known;
     let plans = &composition.plans;
-    if let Some(plan) = plans.get(&request)
+    let known = plans.lookup(&request);
+    if let Known::Plan(plan) = &known
         && let Some(data) = plan.run(&request.variables, &ctx).await
     {
         return Executed::Planned(data);
     }
     // A document not seen before is compiled now and its plan kept once the engine has run it
     // cleanly, which proves it valid against this schema.
-    let candidate = if plans.is_known(&request) {
-        None
-    } else {
-        let operation = request.operation_name.clone();
-        request
-            .parsed_query()
-            .ok()
-            .map(|doc| plans.compile(doc, operation.as_deref()))
+    let candidate = match known {
+        Known::Unknown => {
+            let operation = request.operation_name.clone();
+            request
+                .parsed_query()
+                .ok()
+                .map(|doc| plans.compile(doc, operation.as_deref()))
+        }
+        Known::Plan(_) | Known::Engine => None,
     };
     let keep = candidate.map(|plan| (request.query.clone(), request.operation_name.clone(), plan));
     let request = request.data(ctx.clone());

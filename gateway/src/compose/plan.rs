@@ -19,7 +19,7 @@
 //! exactly as it always has; results already fetched are handed over, so no RPC is called twice.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 
 use async_graphql::dynamic::{FieldValue, TypeRef};
 use async_graphql::parser::types::{
@@ -612,12 +612,26 @@ const MAX_PLANS: usize = 512;
 #[derive(Default)]
 pub(crate) struct Plans {
     catalog: Catalog,
-    known: Mutex<Known>,
+    /// Read on every operation, written once per new document: readers do not wait on each other.
+    known: RwLock<Documents>,
 }
 
-type Known = HashMap<String, Vec<(Option<String>, Option<Arc<Plan>>)>>;
+/// What the plans know of a request's document.
+pub(crate) enum Known {
+    /// It compiled to this plan.
+    Plan(Arc<Plan>),
+    /// It ran cleanly, but plans do not cover it.
+    Engine,
+    /// Not seen to run cleanly yet.
+    Unknown,
+}
 
-fn entry<'k>(known: &'k Known, request: &async_graphql::Request) -> Option<&'k Option<Arc<Plan>>> {
+type Documents = HashMap<String, Vec<(Option<String>, Option<Arc<Plan>>)>>;
+
+fn entry<'k>(
+    known: &'k Documents,
+    request: &async_graphql::Request,
+) -> Option<&'k Option<Arc<Plan>>> {
     known
         .get(request.query.as_str())?
         .iter()
@@ -629,20 +643,18 @@ impl Plans {
     pub(crate) fn new(catalog: Catalog) -> Self {
         Self {
             catalog,
-            known: Mutex::default(),
+            known: RwLock::default(),
         }
     }
 
-    /// The plan for this request's document, when it has one.
-    pub(crate) fn get(&self, request: &async_graphql::Request) -> Option<Arc<Plan>> {
-        let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
-        entry(&known, request).cloned().flatten()
-    }
-
-    /// Whether this request's document has been seen to run cleanly.
-    pub(crate) fn is_known(&self, request: &async_graphql::Request) -> bool {
-        let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
-        entry(&known, request).is_some()
+    /// What is known of this request's document.
+    pub(crate) fn lookup(&self, request: &async_graphql::Request) -> Known {
+        let known = self.known.read().unwrap_or_else(|e| e.into_inner());
+        match entry(&known, request) {
+            Some(Some(plan)) => Known::Plan(plan.clone()),
+            Some(None) => Known::Engine,
+            None => Known::Unknown,
+        }
     }
 
     /// A plan for `doc`, to keep once the engine has run it cleanly ([`Plans::keep`]).
@@ -659,7 +671,7 @@ impl Plans {
         if query.len() > crate::request::MAX_CACHED_QUERY {
             return;
         }
-        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        let mut known = self.known.write().unwrap_or_else(|e| e.into_inner());
         if known.len() >= MAX_PLANS {
             known.clear();
         }
