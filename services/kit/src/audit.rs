@@ -190,6 +190,18 @@ impl Reads {
         Ok(())
     }
 
+    /// [`Reads::check`] for each of `records`: the first the caller may not read refuses the
+    /// whole answer (a listing shows all its rows or none).
+    pub fn check_all<'r>(
+        mut self,
+        records: impl IntoIterator<Item = Record<'r>>,
+    ) -> Result<Self, ServiceError> {
+        for record in records {
+            self.check(&record)?;
+        }
+        Ok(self)
+    }
+
     /// Whether the caller may read `record` (for listings, which leave out what the caller may not
     /// see); notes whose data it is when they may.
     pub fn allows(&mut self, record: &Record<'_>) -> bool {

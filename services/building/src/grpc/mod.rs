@@ -261,11 +261,10 @@ impl BuildingService for BuildingApi {
             .list_units(&filter, page)
             .await
             .map_err(ServiceError::from)?;
-        let mut reads = Reads::new(caller, UNIT);
-        for r in &rows {
-            reads.check(&unit_record(r))?;
-        }
-        reads.save(self.store.db()).await?;
+        Reads::new(caller, UNIT)
+            .check_all(rows.iter().map(unit_record))?
+            .save(self.store.db())
+            .await?;
         let info = page.info(rows.len(), total);
         Ok(Response::new(pb::ListCadastralUnitsResponse {
             units: rows.iter().map(unit_to_pb).collect(),
@@ -486,11 +485,10 @@ impl BuildingService for BuildingApi {
             .list_permits(&filter, page)
             .await
             .map_err(ServiceError::from)?;
-        let mut reads = Reads::new(caller, PERMIT);
-        for r in &rows {
-            reads.check(&permit_record(&r.permit))?;
-        }
-        reads.save(self.store.db()).await?;
+        Reads::new(caller, PERMIT)
+            .check_all(rows.iter().map(|r| permit_record(&r.permit)))?
+            .save(self.store.db())
+            .await?;
         let info = page.info(rows.len(), total);
         Ok(Response::new(pb::ListBuildingPermitsResponse {
             permits: rows.iter().map(permit_to_pb).collect(),

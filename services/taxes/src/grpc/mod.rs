@@ -167,11 +167,14 @@ impl TaxesService for TaxesApi {
             Utc::now(),
         )
         .await?;
-        let mut reads = Reads::new(caller, what::IMU);
-        for a in &assessments {
-            reads.check(&Record::personal(&a.fiscal_code, &a.istat_code))?;
-        }
-        reads.save(self.store.db()).await?;
+        Reads::new(caller, what::IMU)
+            .check_all(
+                assessments
+                    .iter()
+                    .map(|a| Record::personal(&a.fiscal_code, &a.istat_code)),
+            )?
+            .save(self.store.db())
+            .await?;
         Ok(Response::new(pb::ComputeImuResponse { assessments }))
     }
 
@@ -197,11 +200,14 @@ impl TaxesService for TaxesApi {
         let assessments =
             compute::tari_assessments(&self.store, &cf, req.year, istat.as_deref(), Utc::now())
                 .await?;
-        let mut reads = Reads::new(caller, what::TARI);
-        for a in &assessments {
-            reads.check(&Record::personal(&a.fiscal_code, &a.istat_code))?;
-        }
-        reads.save(self.store.db()).await?;
+        Reads::new(caller, what::TARI)
+            .check_all(
+                assessments
+                    .iter()
+                    .map(|a| Record::personal(&a.fiscal_code, &a.istat_code)),
+            )?
+            .save(self.store.db())
+            .await?;
         Ok(Response::new(pb::ComputeTariResponse { assessments }))
     }
 
@@ -350,11 +356,10 @@ impl TaxesService for TaxesApi {
             .list_positions(&filter, page)
             .await
             .map_err(ServiceError::from)?;
-        let mut reads = Reads::new(caller, what::POSITION);
-        for r in &rows {
-            reads.check(&access::position(r))?;
-        }
-        reads.save(self.store.db()).await?;
+        Reads::new(caller, what::POSITION)
+            .check_all(rows.iter().map(access::position))?
+            .save(self.store.db())
+            .await?;
         let now = Utc::now();
         let info = page.info(rows.len(), total);
         Ok(Response::new(pb::ListTaxPositionsResponse {
@@ -640,11 +645,10 @@ impl TaxesService for TaxesApi {
             )
             .await
             .map_err(ServiceError::from)?;
-        let mut reads = Reads::new(caller, what::REGISTRATION);
-        for r in &rows {
-            reads.check(&access::registration(r))?;
-        }
-        reads.save(self.store.db()).await?;
+        Reads::new(caller, what::REGISTRATION)
+            .check_all(rows.iter().map(access::registration))?
+            .save(self.store.db())
+            .await?;
         let info = page.info(rows.len(), total);
         Ok(Response::new(pb::ListTariRegistrationsResponse {
             registrations: rows.iter().map(registration_to_pb).collect(),
@@ -813,11 +817,10 @@ impl TaxesService for TaxesApi {
             )
             .await
             .map_err(ServiceError::from)?;
-        let mut reads = Reads::new(caller, what::DECLARATION);
-        for d in &rows {
-            reads.check(&access::declaration(d))?;
-        }
-        reads.save(self.store.db()).await?;
+        Reads::new(caller, what::DECLARATION)
+            .check_all(rows.iter().map(access::declaration))?
+            .save(self.store.db())
+            .await?;
         let info = page.info(rows.len(), total);
         Ok(Response::new(pb::ListImuDeclarationsResponse {
             declarations: rows.iter().map(declaration_to_pb).collect(),
@@ -944,11 +947,10 @@ impl TaxesService for TaxesApi {
             .list_debts(&filter, page)
             .await
             .map_err(ServiceError::from)?;
-        let mut reads = Reads::new(caller, what::DEBT);
-        for r in &rows {
-            reads.check(&access::debt(r))?;
-        }
-        reads.save(self.store.db()).await?;
+        Reads::new(caller, what::DEBT)
+            .check_all(rows.iter().map(access::debt))?
+            .save(self.store.db())
+            .await?;
         let now = Utc::now();
         let info = page.info(rows.len(), total);
         Ok(Response::new(pb::ListDebtPositionsResponse {
