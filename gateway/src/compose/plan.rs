@@ -12,11 +12,12 @@
 //!
 //! A plan covers queries whose root fields are unary RPCs and whose selections are message fields,
 //! connection fields and `__typename`, fragments on those types included, without directives or
-//! repeated response keys;
-//! variables are taken only when their values are plain scalars of the declared type. Anything
-//! else, and any request a plan cannot finish on the happy path (a failed call, an argument the
-//! service would refuse, a value the schema does not allow), goes to the engine, which reports it
-//! exactly as it always has; results already fetched are handed over, so no RPC is called twice.
+//! repeated response keys; variables are taken only when their values are plain scalars of the
+//! declared type. A plan decodes only the part of each response its selection reads
+//! ([`crate::wire`]). Anything else, and any request a plan cannot finish on the happy path (a
+//! failed call, an argument the service would refuse, a value the schema does not allow), goes to
+//! the engine, which reports it exactly as it always has; results already fetched are handed over,
+//! so no RPC is called twice.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -330,6 +331,7 @@ enum Root {
     },
 }
 
+/// The selection on one object type, compiled.
 pub(super) struct Shape {
     steps: Vec<Step>,
 }
