@@ -10,23 +10,16 @@ use std::io::BufRead;
 use std::time::{Duration, Instant};
 
 use patto_culture::{Migrator, demo, store::Store};
-use patto_proto::culture::v1 as pb;
 use patto_proto::culture::v1::culture_service_client::CultureServiceClient;
 use patto_service_kit::testing::{TestServer, sqlite};
-
-type Sender = hyper::client::conn::http1::SendRequest<http_body_util::Full<bytes::Bytes>>;
 
 fn query_of(kind: &str) -> &'static str {
     match kind {
         "typename" => "{ __typename }",
-        "count" => r#"{ events(istatCode: "082053", first: 20) { totalCount } }"#,
-        "two" => r#"{ events(istatCode: "082053", first: 20) { nodes { id name } } }"#,
-        "full" => {
-            r#"{ events(istatCode: "082053", first: 20) { totalCount nodes { id istatCode name description category startTime endTime venueId organizer status attendanceMode price { cents } capacity seatsAvailable audience url } } }"#
-        }
-        "cross" => {
-            r#"{ municipality(istatCode: "082053") { name events(first: 5) { name venue { name } } indicators { completedInteractions distinctCitizens } } }"#
-        }
+        "count" => patto_bench::COUNT,
+        "two" => patto_bench::TWO_FIELDS,
+        "full" => patto_bench::ALL_FIELDS,
+        "cross" => patto_bench::CROSS_SERVICE,
         _ => "",
     }
 }
@@ -34,61 +27,27 @@ fn query_of(kind: &str) -> &'static str {
 struct Client {
     culture: CultureServiceClient<tonic::transport::Channel>,
     addr: std::net::SocketAddr,
-    sender: Option<Sender>,
+    sender: Option<patto_bench::Sender>,
 }
 
 impl Client {
     async fn call(&mut self, kind: &str) {
         if kind == "direct" {
-            let mut c = self.culture.clone();
-            c.list_events(pb::ListEventsRequest {
-                istat_code: "082053".into(),
-                page: Some(patto_proto::common::v1::PageRequest {
-                    first: 20,
-                    after: String::new(),
-                }),
-                ..Default::default()
-            })
-            .await
-            .expect("list");
-            return;
+            return patto_bench::list_events(&self.culture).await;
         }
         let query = query_of(kind);
-        let body = bytes::Bytes::from(serde_json::json!({ "query": query }).to_string());
         if self.sender.as_ref().is_none_or(|s| s.is_closed()) {
             // The gateway may still be composing: retry the connection.
-            let stream = loop {
-                match tokio::net::TcpStream::connect(self.addr).await {
+            let sender = loop {
+                match patto_bench::connect(self.addr).await {
                     Ok(s) => break s,
                     Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
                 }
             };
-            stream.set_nodelay(true).ok();
-            let (s, conn) =
-                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                    .await
-                    .expect("handshake");
-            tokio::spawn(conn);
-            self.sender = Some(s);
+            self.sender = Some(sender);
         }
-        let s = self.sender.as_mut().expect("sender");
-        s.ready().await.expect("ready");
-        let request = hyper::Request::post("/graphql")
-            .header("host", "localhost")
-            .header("content-type", "application/json")
-            .body(http_body_util::Full::new(body))
-            .expect("request");
-        let response = s.send_request(request).await.expect("response");
-        assert!(response.status().is_success());
-        let bytes = http_body_util::BodyExt::collect(response.into_body())
-            .await
-            .expect("body")
-            .to_bytes();
-        assert!(
-            !bytes.windows(9).any(|w| w == b"\"errors\":") || query.contains("indicators"),
-            "{}",
-            String::from_utf8_lossy(&bytes)
-        );
+        let sender = self.sender.as_mut().expect("sender");
+        patto_bench::post(sender, patto_bench::body(query), kind == "cross").await;
     }
 }
 

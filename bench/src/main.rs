@@ -279,15 +279,9 @@ async fn main() {
     );
     let _gateway = spawn("patto-gateway", &env);
     wait_for("patto-gateway", || async {
-        let Ok(stream) = tokio::net::TcpStream::connect(gateway_addr).await else {
+        let Ok(mut sender) = patto_bench::connect(gateway_addr).await else {
             return false;
         };
-        let Ok((mut sender, conn)) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await
-        else {
-            return false;
-        };
-        tokio::spawn(conn);
         let request = hyper::Request::get("/health/ready")
             .header("host", "localhost")
             .body(http_body_util::Full::new(bytes::Bytes::new()))
@@ -300,20 +294,8 @@ async fn main() {
     .await;
 
     let direct = call(move || {
-        let mut c = culture.clone();
-        async move {
-            let page = Some(patto_proto::common::v1::PageRequest {
-                first: 20,
-                after: String::new(),
-            });
-            c.list_events(pb::ListEventsRequest {
-                istat_code: "082053".into(),
-                page,
-                ..Default::default()
-            })
-            .await
-            .expect("list");
-        }
+        let culture = culture.clone();
+        async move { patto_bench::list_events(&culture).await }
     });
     let gateway = measure(vec![
         ("ListEvents over gRPC (baseline)", direct),
@@ -323,31 +305,19 @@ async fn main() {
         ),
         (
             "events, totalCount only",
-            graphql(
-                gateway_addr,
-                r#"{ events(istatCode: "082053", first: 20) { totalCount } }"#,
-            ),
+            graphql(gateway_addr, patto_bench::COUNT),
         ),
         (
             "events, two fields each",
-            graphql(
-                gateway_addr,
-                r#"{ events(istatCode: "082053", first: 20) { nodes { id name } } }"#,
-            ),
+            graphql(gateway_addr, patto_bench::TWO_FIELDS),
         ),
         (
             "events through the gateway",
-            graphql(
-                gateway_addr,
-                r#"{ events(istatCode: "082053", first: 20) { totalCount nodes { id istatCode name description category startTime endTime venueId organizer status attendanceMode price { cents } capacity seatsAvailable audience url } } }"#,
-            ),
+            graphql(gateway_addr, patto_bench::ALL_FIELDS),
         ),
         (
             "cross-service query",
-            graphql(
-                gateway_addr,
-                r#"{ municipality(istatCode: "082053") { name events(first: 5) { name venue { name } } indicators { completedInteractions distinctCitizens } } }"#,
-            ),
+            graphql(gateway_addr, patto_bench::CROSS_SERVICE),
         ),
     ])
     .await;
@@ -382,46 +352,20 @@ fn table(rows: &[Measure]) {
     }
 }
 
-type Sender = hyper::client::conn::http1::SendRequest<http_body_util::Full<bytes::Bytes>>;
-
 /// A closure posting `query` to the gateway, reusing kept-alive HTTP/1.1 connections.
 fn graphql(addr: SocketAddr, query: &'static str) -> Call {
-    let body = bytes::Bytes::from(serde_json::json!({ "query": query }).to_string());
-    let pool: Arc<std::sync::Mutex<Vec<Sender>>> = Default::default();
+    let body = patto_bench::body(query);
+    let errors_allowed = query == patto_bench::CROSS_SERVICE;
+    let pool: Arc<std::sync::Mutex<Vec<patto_bench::Sender>>> = Default::default();
     Arc::new(move || {
         let (body, pool) = (body.clone(), pool.clone());
         Box::pin(async move {
             let cached = pool.lock().expect("pool").pop();
             let mut sender = match cached {
                 Some(s) if !s.is_closed() => s,
-                _ => {
-                    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-                    stream.set_nodelay(true).ok();
-                    let (sender, conn) =
-                        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                            .await
-                            .expect("handshake");
-                    tokio::spawn(conn);
-                    sender
-                }
+                _ => patto_bench::connect(addr).await.expect("connect"),
             };
-            sender.ready().await.expect("ready");
-            let request = hyper::Request::post("/graphql")
-                .header("host", "localhost")
-                .header("content-type", "application/json")
-                .body(http_body_util::Full::new(body))
-                .expect("request");
-            let response = sender.send_request(request).await.expect("response");
-            assert!(response.status().is_success());
-            let bytes = http_body_util::BodyExt::collect(response.into_body())
-                .await
-                .expect("body")
-                .to_bytes();
-            assert!(
-                !bytes.windows(9).any(|w| w == b"\"errors\":") || query.contains("indicators"),
-                "{}",
-                String::from_utf8_lossy(&bytes)
-            );
+            patto_bench::post(&mut sender, body, errors_allowed).await;
             pool.lock().expect("pool").push(sender);
         })
     })
