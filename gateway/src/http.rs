@@ -453,7 +453,8 @@ fn refused(accept: Accept, code: &str, message: &str) -> Response {
 
 fn is_mutation(query: &str, operation: Option<&str>) -> bool {
     use async_graphql::parser::types::{DocumentOperations, OperationType};
-    let Ok(doc) = async_graphql::parser::parse_query(query) else {
+    // From the cache of parsed documents, where execution finds it again.
+    let Some(doc) = crate::request::document(query) else {
         return false;
     };
     let kind = match (&doc.operations, operation) {

@@ -433,20 +433,27 @@ impl Documents {
 
 static DOCUMENTS: std::sync::LazyLock<Documents> = std::sync::LazyLock::new(Documents::default);
 
-/// The parsed document of `request`, parsed at most once per distinct query text while it stays
-/// in [`Documents`]. The document stays in the request, so execution does not parse it again.
-/// `None` when the query does not parse.
+/// The parsed document of `query`, parsed at most once per distinct query text while it stays in
+/// [`Documents`]; `None` when it does not parse.
+pub fn document(query: &str) -> Option<Arc<async_graphql::parser::types::ExecutableDocument>> {
+    if let Some(doc) = DOCUMENTS.get(query) {
+        return Some(doc);
+    }
+    let doc = Arc::new(async_graphql::parser::parse_query(query).ok()?);
+    DOCUMENTS.insert(query, doc.clone());
+    Some(doc)
+}
+
+/// The parsed document of `request` ([`document`]), put in the request so execution does not
+/// parse it again. `None` when the query does not parse (execution then reports why).
 pub fn parse(
     request: &mut async_graphql::Request,
 ) -> Option<&async_graphql::parser::types::ExecutableDocument> {
-    if !request.query.is_empty()
-        && let Some(doc) = DOCUMENTS.get(&request.query)
-    {
-        request.set_parsed_query((*doc).clone());
-        return request.parsed_query().ok();
+    if request.query.is_empty() {
+        return None;
     }
-    let doc = Arc::new(request.parsed_query().ok()?.clone());
-    DOCUMENTS.insert(&request.query, doc);
+    let doc = document(&request.query)?;
+    request.set_parsed_query((*doc).clone());
     request.parsed_query().ok()
 }
 

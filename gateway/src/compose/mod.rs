@@ -709,7 +709,6 @@ impl Builder {
             method: method.clone(),
             retryable,
             shape: connection.clone(),
-            type_name: plan_type_name(&ty).to_owned(),
             ty: ty.clone(),
         });
         if matches!(op.kind, options::Kind::Query) {
@@ -1204,7 +1203,6 @@ pub(crate) struct RootRpc {
     retryable: bool,
     shape: Option<ConnectionShape>,
     ty: TypeRef,
-    type_name: String,
 }
 
 /// A request ready to send.
@@ -1222,7 +1220,7 @@ impl RootRpc {
 
     /// The object type the field returns.
     pub(crate) fn type_name(&self) -> &str {
-        &self.type_name
+        plan::named(&self.ty)
     }
 
     /// The request for these field arguments; BAD_USER_INPUT naming the argument when one does
@@ -1304,14 +1302,6 @@ impl RootRpc {
             Some(shape) => FieldValue::owned_any(shape.connection(response, had_after)),
             None => FieldValue::owned_any(response),
         }
-    }
-}
-
-/// The named type inside a type reference.
-fn plan_type_name(ty: &TypeRef) -> &str {
-    match ty {
-        TypeRef::Named(n) => n,
-        TypeRef::NonNull(t) | TypeRef::List(t) => plan_type_name(t),
     }
 }
 

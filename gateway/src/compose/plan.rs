@@ -288,7 +288,8 @@ fn collect<'d>(
     Some(())
 }
 
-fn named(ty: &TypeRef) -> &str {
+/// The named type inside a type reference.
+pub(super) fn named(ty: &TypeRef) -> &str {
     match ty {
         TypeRef::Named(n) => n,
         TypeRef::NonNull(t) | TypeRef::List(t) => named(t),

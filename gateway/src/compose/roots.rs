@@ -121,17 +121,34 @@ fn comune_field(
 
 /// Adds the gateway's types and entry points to the builder.
 pub(crate) fn add(b: &mut Builder, sources: &[Source]) -> Result<(), ComposeError> {
-    // Plans read a connection's `pageInfo` through the same resolvers.
-    for (name, ty) in [
-        ("endCursor", TypeRef::named(TypeRef::STRING)),
-        ("hasNextPage", TypeRef::named_nn(TypeRef::BOOLEAN)),
-        ("hasPreviousPage", TypeRef::named_nn(TypeRef::BOOLEAN)),
-        ("startCursor", TypeRef::named(TypeRef::STRING)),
-    ] {
+    // Plans read a connection's `pageInfo` through the same resolvers as the schema.
+    let page_info = [
+        (
+            "endCursor",
+            TypeRef::named(TypeRef::STRING),
+            "Cursor of the last item; pass it as `after` for the next page.",
+        ),
+        (
+            "hasNextPage",
+            TypeRef::named_nn(TypeRef::BOOLEAN),
+            "True when more items follow.",
+        ),
+        (
+            "hasPreviousPage",
+            TypeRef::named_nn(TypeRef::BOOLEAN),
+            "True when this page was asked for with `after`.",
+        ),
+        (
+            "startCursor",
+            TypeRef::named(TypeRef::STRING),
+            "Always null: services page forward only.",
+        ),
+    ];
+    for (name, ty, _) in &page_info {
         b.catalog.field(
             PAGE_INFO,
             name,
-            &ty,
+            ty,
             value_resolver(name),
             super::plan::Wire::PageInfo,
         );
@@ -140,30 +157,10 @@ pub(crate) fn add(b: &mut Builder, sources: &[Source]) -> Result<(), ComposeErro
         PAGE_INFO.into(),
         ObjectDef {
             description: Some("Where a page sits in a list (Relay).".into()),
-            fields: [
-                value_field(
-                    "endCursor",
-                    TypeRef::named(TypeRef::STRING),
-                    "Cursor of the last item; pass it as `after` for the next page.",
-                ),
-                value_field(
-                    "hasNextPage",
-                    TypeRef::named_nn(TypeRef::BOOLEAN),
-                    "True when more items follow.",
-                ),
-                value_field(
-                    "hasPreviousPage",
-                    TypeRef::named_nn(TypeRef::BOOLEAN),
-                    "True when this page was asked for with `after`.",
-                ),
-                value_field(
-                    "startCursor",
-                    TypeRef::named(TypeRef::STRING),
-                    "Always null: services page forward only.",
-                ),
-            ]
-            .into_iter()
-            .collect(),
+            fields: page_info
+                .into_iter()
+                .map(|(name, ty, description)| value_field(name, ty, description))
+                .collect(),
         },
     );
 

@@ -959,7 +959,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// The dev issuer a service trusts, from `src`: the key in [`DEV_ISSUER_KEY_VAR`] (created when
 /// missing), unless [`JWKS_URL_VAR`] is set (an identity provider then issues every token).
-pub fn dev_issuer_from_source(src: &dyn Source) -> Result<Option<DevIssuer>, ConfigError> {
+fn dev_issuer_from_source(src: &dyn Source) -> Result<Option<DevIssuer>, ConfigError> {
     if src.get(JWKS_URL_VAR).is_some() {
         return Ok(None);
     }
