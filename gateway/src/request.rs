@@ -6,6 +6,12 @@
 //! has ended, so every sibling resolver polled in that pass has added its key; then one call
 //! goes out. No timer is involved, so batching costs no latency (async-graphql's DataLoader
 //! waits a fixed delay instead, which costs throughput).
+//!
+//! A pass ends only when the execution is idle: a poll that returns `Pending` after something
+//! inside woke it again (a `FuturesUnordered` of list items yielding after a budget of polls,
+//! tokio's cooperative budget running out, siblings woken by a batch that just finished) has
+//! resolvers still waiting to run, so that poll does not end the pass. Otherwise a wide list
+//! (every comune) could split one batch in two.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -53,6 +59,26 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub struct Driven<F> {
     inner: Pin<Box<F>>,
     scheduler: Arc<Scheduler>,
+    waker: Arc<Flagging>,
+}
+
+/// The waker the execution sees: it notes that it was woken, then wakes the task.
+struct Flagging {
+    woken: AtomicBool,
+    task: Mutex<Option<Waker>>,
+}
+
+impl std::task::Wake for Flagging {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        if let Some(w) = lock(&self.task).as_ref() {
+            w.wake_by_ref();
+        }
+    }
 }
 
 impl<F: Future> Driven<F> {
@@ -62,6 +88,10 @@ impl<F: Future> Driven<F> {
         Self {
             inner: Box::pin(inner),
             scheduler: ctx.scheduler.clone(),
+            waker: Arc::new(Flagging {
+                woken: AtomicBool::new(false),
+                task: Mutex::new(None),
+            }),
         }
     }
 }
@@ -70,8 +100,18 @@ impl<F: Future> Future for Driven<F> {
     type Output = F::Output;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let out = self.inner.as_mut().poll(cx);
-        if out.is_pending() {
+        {
+            let mut task = lock(&self.waker.task);
+            if !task.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                *task = Some(cx.waker().clone());
+            }
+        }
+        self.waker.woken.store(false, Ordering::Release);
+        let waker = Waker::from(self.waker.clone());
+        let out = self.inner.as_mut().poll(&mut Context::from_waker(&waker));
+        // Woken while polled: some resolvers are ready and have not run yet, so the pass goes
+        // on (the task is already scheduled to poll again).
+        if out.is_pending() && !self.waker.woken.load(Ordering::Acquire) {
             self.scheduler.epoch.fetch_add(1, Ordering::AcqRel);
             let waiting = std::mem::take(&mut *lock(&self.scheduler.waiting));
             for w in waiting {
@@ -460,6 +500,96 @@ pub fn parse(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::StreamResult;
+    use futures::stream::{FuturesUnordered, StreamExt};
+    use prost_reflect::DescriptorPool;
+
+    /// Answers `LookupVenues` with one item per key asked, and counts the calls.
+    #[derive(Default)]
+    struct Venues(AtomicUsize);
+
+    impl Invoker for Venues {
+        fn unary(&self, call: Call) -> BoxFuture<'static, UnaryResult> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            let output = call.method.output();
+            let item = output.get_field_by_name("items").unwrap();
+            let Some(prost_reflect::Kind::Message(item)) = Some(item.kind()) else {
+                unreachable!("items are messages")
+            };
+            let keys = call.request.get_field_by_name("keys").unwrap().into_owned();
+            let items = keys
+                .as_list()
+                .unwrap()
+                .iter()
+                .map(|k| {
+                    let mut m = DynamicMessage::new(item.clone());
+                    m.set_field_by_name("key", k.clone());
+                    Value::Message(m)
+                })
+                .collect();
+            let mut response = DynamicMessage::new(output);
+            response.set_field_by_name("items", Value::List(items));
+            async move { Ok(response) }.boxed()
+        }
+
+        fn server_streaming(&self, _: Call) -> BoxFuture<'static, StreamResult> {
+            unreachable!("no streams here")
+        }
+    }
+
+    /// Returns `Pending` `times` times after waking itself, as a future that has spent its
+    /// cooperative budget does.
+    async fn yield_times(times: usize) {
+        let mut left = times;
+        std::future::poll_fn(|cx| {
+            if left == 0 {
+                return Poll::Ready(());
+            }
+            left -= 1;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_wide_list_that_yields_still_batches_each_level_in_one_call() {
+        let pool = DescriptorPool::decode(patto_proto::FILE_DESCRIPTOR_SET).unwrap();
+        let method = pool
+            .get_service_by_name("patto.culture.v1.CultureService")
+            .unwrap()
+            .methods()
+            .find(|m| m.name() == "LookupVenues")
+            .unwrap();
+        let spec = BatchSpec::new(
+            "culture".into(),
+            method.clone(),
+            DynamicMessage::new(method.input()),
+            true,
+        );
+        let venues = Arc::new(Venues::default());
+        let invoker: Arc<dyn Invoker> = venues.clone();
+        let ctx = RequestCtx::new(None, Vec::new());
+        // Items of a list yield a different number of times before asking (and
+        // FuturesUnordered gives up its poll after two self-wakes), so some ask in one poll and
+        // some in later ones; each asks a key, then a second key one level deeper.
+        let items: FuturesUnordered<_> = (0..300)
+            .map(|i| {
+                let (ctx, invoker, spec) = (ctx.clone(), invoker.clone(), spec.clone());
+                async move {
+                    yield_times(i % 4).await;
+                    let first = ctx.load(&invoker, &spec, format!("v{i}")).await.unwrap();
+                    yield_times(i % 3).await;
+                    let deeper = ctx.load(&invoker, &spec, format!("w{i}")).await.unwrap();
+                    first.is_some() && deeper.is_some()
+                }
+            })
+            .collect();
+        let found = Driven::new(&ctx, items.collect::<Vec<bool>>()).await;
+        assert!(found.iter().all(|f| *f) && found.len() == 300);
+        assert_eq!(venues.0.load(Ordering::SeqCst), 2, "one call per level");
+        assert_eq!(ctx.calls().0, 2);
+    }
 
     #[test]
     fn documents_parse_once_and_stay_bounded() {
