@@ -69,8 +69,10 @@ pub async fn post(sender: &mut Sender, body: Bytes, errors_allowed: bool) {
         .await
         .expect("body")
         .to_bytes();
+    // A vectorized search: a byte-by-byte scan of the answer cost more than the gateway's own
+    // work for the larger documents, and the clock runs here.
     assert!(
-        errors_allowed || !bytes.windows(9).any(|w| w == b"\"errors\":"),
+        errors_allowed || memchr::memmem::find(&bytes, b"\"errors\":").is_none(),
         "{}",
         String::from_utf8_lossy(&bytes)
     );

@@ -103,8 +103,10 @@ impl Decoder for DynamicDecoder {
     type Item = DynamicMessage;
     type Error = Status;
     fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<DynamicMessage>, Status> {
+        // Taking the message out of the buffer shares its bytes (no copy), and prost decodes a
+        // slice several times faster than it reads through `Buf`'s chunk/advance calls.
+        let bytes = src.copy_to_bytes(src.remaining());
         if let Some(filter) = &self.1 {
-            let bytes = src.copy_to_bytes(src.remaining());
             let mut kept = Vec::with_capacity(bytes.len());
             // A message the filter cannot read is decoded whole, which reports what is wrong.
             let input = match filter.apply(&bytes, &mut kept) {
@@ -115,7 +117,7 @@ impl Decoder for DynamicDecoder {
                 .map(Some)
                 .map_err(|e| Status::internal(format!("decode: {e}")));
         }
-        DynamicMessage::decode(self.0.clone(), src)
+        DynamicMessage::decode(self.0.clone(), &bytes[..])
             .map(Some)
             .map_err(|e| Status::internal(format!("decode: {e}")))
     }
