@@ -16,6 +16,7 @@ use prost_reflect::{
 };
 
 use crate::compose::names;
+use crate::wire::{Encoded, Read};
 
 /// Full names of the wrapper types that map to nullable scalars.
 pub fn is_wrapper(m: &MessageDescriptor) -> bool {
@@ -102,6 +103,8 @@ pub fn field_output<'a>(msg: &'a DynamicMessage, f: &FieldDescriptor) -> FieldVa
 /// enum the GraphQL value of each number (the name is not rebuilt per value).
 pub struct FieldOutput {
     field: FieldDescriptor,
+    /// See [`FieldOutput::writes_directly`].
+    direct: bool,
     map: bool,
     list: bool,
     presence: bool,
@@ -113,8 +116,8 @@ pub struct FieldOutput {
 enum ValuePlan {
     /// `scalar_output` as is (numbers, strings, bytes, booleans).
     Scalar,
-    /// An enum: the output of each number, as `enum_output` gives it.
-    Enum(Vec<(i32, Gql)>),
+    /// An enum: the output of each number, as `enum_output` gives it, and that output as JSON.
+    Enum(Vec<(i32, Gql, Box<[u8]>)>),
     /// `google.protobuf.Timestamp`, with its two fields.
     Timestamp(FieldDescriptor, FieldDescriptor),
     /// Anything else (objects, wrappers): `value_output` as is.
@@ -133,7 +136,11 @@ impl FieldOutput {
                 ValuePlan::Enum(
                     numbers
                         .into_iter()
-                        .map(|n| (n, enum_output(e, n)))
+                        .map(|n| {
+                            let out = enum_output(e, n);
+                            let json = serde_json::to_vec(&out).unwrap_or_default().into();
+                            (n, out, json)
+                        })
                         .collect(),
                 )
             }
@@ -148,6 +155,10 @@ impl FieldOutput {
         };
         Self {
             field: f.clone(),
+            direct: !f.is_map()
+                && !f.is_list()
+                && !matches!(value, ValuePlan::Other)
+                && f.containing_oneof().is_none_or(|o| o.is_synthetic()),
             map: f.is_map(),
             list: f.is_list(),
             presence: f.supports_presence(),
@@ -186,6 +197,18 @@ impl FieldOutput {
         }
     }
 
+    /// The field's kind (its message or enum type included).
+    pub fn kind(&self) -> &Kind {
+        &self.kind
+    }
+
+    /// Whether [`FieldOutput::write_json`] and [`FieldOutput::write_wire_json`] write this field
+    /// themselves: one scalar, enum or timestamp, outside any oneof of several members (which
+    /// clear each other, as only a decode knows; `optional` makes a oneof of one).
+    pub fn writes_directly(&self) -> bool {
+        self.direct
+    }
+
     /// Writes this field of `msg` as the JSON that serializing [`FieldOutput::output`] gives,
     /// without building it, for the common shapes (one scalar, enum or timestamp); `None` for
     /// the others, which go through `output`. `Some(true)` when it wrote `null`.
@@ -197,40 +220,73 @@ impl FieldOutput {
             out.extend_from_slice(b"null");
             return Some(true);
         }
-        let field = msg.get_field(&self.field);
-        let emit = |out: &mut Vec<u8>, g: &Gql| match g {
-            Gql::String(s) => {
-                json_str(out, s);
-                Some(false)
-            }
-            Gql::Enum(name) => {
-                json_str(out, name);
-                Some(false)
-            }
-            _ => serde_json::to_writer(&mut *out, g)
-                .ok()
-                .map(|()| matches!(g, Gql::Null)),
-        };
-        match (&self.value, field.as_ref()) {
-            // The same characters `Gql::String(s.clone())` serializes to, without the copy.
-            (ValuePlan::Scalar, Value::String(s)) => {
-                json_str(out, s);
-                Some(false)
-            }
-            (ValuePlan::Scalar, v) => emit(out, &scalar_output(v, &self.kind)),
-            (ValuePlan::Enum(outputs), Value::EnumNumber(n)) => {
-                match outputs.binary_search_by_key(n, |(number, _)| *number) {
-                    Ok(i) => emit(out, &outputs[i].1),
-                    Err(_) => emit(out, &Gql::Null),
-                }
-            }
-            (ValuePlan::Timestamp(seconds, nanos), Value::Message(m)) => emit(
+        match (&self.value, msg.get_field(&self.field).as_ref()) {
+            (ValuePlan::Timestamp(seconds, nanos), Value::Message(m)) => write_gql(
                 out,
                 &timestamp_of(
                     m.get_field(seconds).as_i64().unwrap_or(0),
                     m.get_field(nanos).as_i32().unwrap_or(0),
                 ),
             ),
+            (_, v) => self.write_value_json(v, out),
+        }
+    }
+
+    /// As [`FieldOutput::write_json`], from the field's value read straight off the wire
+    /// (`None`: the field is absent), for a field that [`FieldOutput::writes_directly`].
+    pub fn write_wire_json(&self, read: Option<Read<'_>>, out: &mut Vec<u8>) -> Option<bool> {
+        if !self.writes_directly() {
+            return None;
+        }
+        match read {
+            None if self.presence => {
+                out.extend_from_slice(b"null");
+                Some(true)
+            }
+            None => self.write_value_json(&self.field.default_value(), out),
+            Some(Read::Value(v)) => self.write_value_json(&v, out),
+            Some(Read::Str(s)) => {
+                json_str(out, s);
+                Some(false)
+            }
+            Some(Read::Message(encoded)) => {
+                let ValuePlan::Timestamp(..) = self.value else {
+                    return None;
+                };
+                // google.protobuf.Timestamp: seconds = 1, nanos = 2; the last of each wins.
+                let (mut seconds, mut nanos) = (0, 0);
+                let mut input = encoded;
+                while !input.is_empty() {
+                    match crate::wire::next_field(&mut input)? {
+                        (1, Encoded::Varint(v), _) => seconds = v as i64,
+                        (2, Encoded::Varint(v), _) => nanos = v as i32,
+                        (1 | 2, _, _) => return None,
+                        _ => {}
+                    }
+                }
+                write_gql(out, &timestamp_of(seconds, nanos))
+            }
+        }
+    }
+
+    /// Writes one scalar or enum value (not a timestamp: its message is read by the callers).
+    fn write_value_json(&self, v: &Value, out: &mut Vec<u8>) -> Option<bool> {
+        match (&self.value, v) {
+            // The same characters `Gql::String(s.clone())` serializes to, without the copy.
+            (ValuePlan::Scalar, Value::String(s)) => {
+                json_str(out, s);
+                Some(false)
+            }
+            (ValuePlan::Scalar, v) => write_gql(out, &scalar_output(v, &self.kind)),
+            (ValuePlan::Enum(outputs), Value::EnumNumber(n)) => {
+                match outputs.binary_search_by_key(n, |(number, ..)| *number) {
+                    Ok(i) => {
+                        out.extend_from_slice(&outputs[i].2);
+                        Some(matches!(outputs[i].1, Gql::Null))
+                    }
+                    Err(_) => write_gql(out, &Gql::Null),
+                }
+            }
             _ => None,
         }
     }
@@ -239,7 +295,7 @@ impl FieldOutput {
         match (&self.value, v) {
             (ValuePlan::Scalar, v) => FieldValue::value(scalar_output(v, &self.kind)),
             (ValuePlan::Enum(outputs), Value::EnumNumber(n)) => FieldValue::value(
-                match outputs.binary_search_by_key(n, |(number, _)| *number) {
+                match outputs.binary_search_by_key(n, |(number, ..)| *number) {
                     Ok(i) => outputs[i].1.clone(),
                     Err(_) => Gql::Null,
                 },
@@ -284,7 +340,9 @@ pub fn field_output_owned(mut msg: DynamicMessage, f: &FieldDescriptor) -> Field
     }
 }
 
-trait NullCheck {
+/// Whether a field value is a null value (which the engine does not read as null by itself).
+pub(crate) trait NullCheck {
+    /// `true` for `FieldValue::value(Value::Null)`.
     fn is_null_value(&self) -> bool;
 }
 
@@ -370,14 +428,57 @@ fn timestamp_output(m: &DynamicMessage) -> Gql {
     timestamp_of(seconds, nanos)
 }
 
+/// Writes `g` as `serde_json` serializes it; `Some(true)` when it is null.
+fn write_gql(out: &mut Vec<u8>, g: &Gql) -> Option<bool> {
+    match g {
+        Gql::String(s) => json_str(out, s),
+        Gql::Enum(name) => json_str(out, name),
+        _ => serde_json::to_writer(&mut *out, g).ok()?,
+    }
+    Some(matches!(g, Gql::Null))
+}
+
+/// The bytes a JSON string escapes: controls, `"` and `\\`.
+static ESCAPED: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = true;
+        b += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table
+};
+
+/// Whether `s` holds a byte JSON escapes, eight bytes at a time: a byte below 0x20, `"` or `\\`
+/// sets its high bit in one of the three words below (the classic "has a zero byte" test,
+/// exact as a yes/no answer).
+fn needs_escape(s: &[u8]) -> bool {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const HIGH: u64 = ONES << 7;
+    let mut chunks = s.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        let quote = x ^ (ONES * u64::from(b'"'));
+        let backslash = x ^ (ONES * u64::from(b'\\'));
+        let hits = (x.wrapping_sub(ONES * 0x20) & !x)
+            | (quote.wrapping_sub(ONES) & !quote)
+            | (backslash.wrapping_sub(ONES) & !backslash);
+        if hits & HIGH != 0 {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|&b| ESCAPED[usize::from(b)])
+}
+
 /// Writes `s` as a JSON string, byte for byte as `serde_json` does. Most strings need no escape:
-/// those are checked in one branch-free pass (the compiler vectorizes it) and copied whole, which
-/// is several times cheaper than `serde_json`'s byte-by-byte escaping.
+/// those are checked eight bytes at a time and copied whole, several times cheaper than
+/// `serde_json`'s escaping writer.
 pub fn json_str(out: &mut Vec<u8>, s: &str) {
-    let escapes = s.as_bytes().iter().fold(false, |any, &b| {
-        any | (b < 0x20) | (b == b'"') | (b == b'\\')
-    });
-    if escapes {
+    if needs_escape(s.as_bytes()) {
         // Writing into a Vec cannot fail.
         let _ = serde_json::to_writer(&mut *out, s);
     } else {
@@ -631,7 +732,21 @@ mod tests {
             "del \u{7f} and emoji 🎭",
             "\"",
         ];
-        for case in cases {
+        // Every byte value at every position of a word, and around it.
+        let mut long: Vec<String> = Vec::new();
+        for b in (0u8..=0x7f).map(char::from).chain(['è', '€', '🎭']) {
+            for at in 0..17 {
+                let mut s = "abcdefghijklmnopq".to_owned();
+                s.insert(at, b);
+                long.push(s);
+            }
+        }
+        for case in cases.iter().copied().chain(long.iter().map(String::as_str)) {
+            assert_eq!(
+                needs_escape(case.as_bytes()),
+                case.bytes().any(|b| ESCAPED[usize::from(b)]),
+                "{case:?}"
+            );
             let mut out = Vec::new();
             json_str(&mut out, case);
             assert_eq!(

@@ -282,7 +282,7 @@ impl RequestCtx {
             deadline: self.deadline,
             metadata: self.metadata.clone(),
             retryable,
-            filter: None,
+            decode: crate::wire::Decode::Whole,
         }
     }
 

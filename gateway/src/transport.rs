@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use bytes::Buf;
+use bytes::{Buf, Bytes};
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
@@ -18,7 +18,7 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 
 use crate::breaker::Breaker;
-use crate::wire::WireFilter;
+use crate::wire::Decode;
 
 /// One call to a backend.
 #[derive(Debug, Clone)]
@@ -35,8 +35,8 @@ pub struct Call {
     pub metadata: Vec<(String, String)>,
     /// Whether the call may be retried (the RPC has no side effects).
     pub retryable: bool,
-    /// The fields of the response to decode (a compiled plan's); all when `None`.
-    pub filter: Option<Arc<WireFilter>>,
+    /// How much of the response to decode (a compiled plan's choice).
+    pub decode: Decode,
 }
 
 /// A failed call, with the service it failed on.
@@ -63,9 +63,9 @@ pub trait Invoker: Send + Sync + 'static {
 }
 
 /// Encodes and decodes `DynamicMessage`s for tonic (prost-reflect has no codec of its own),
-/// decoding only what a [`WireFilter`] keeps when there is one.
+/// decoding as much of a response as [`Decode`] says.
 #[derive(Clone)]
-pub struct DynamicCodec(pub MessageDescriptor, pub Option<Arc<WireFilter>>);
+pub struct DynamicCodec(pub MessageDescriptor, pub Decode);
 
 impl Codec for DynamicCodec {
     type Encode = DynamicMessage;
@@ -97,7 +97,7 @@ impl Encoder for DynamicEncoder {
 
 /// Decoder half of [`DynamicCodec`].
 #[derive(Clone)]
-pub struct DynamicDecoder(MessageDescriptor, Option<Arc<WireFilter>>);
+pub struct DynamicDecoder(MessageDescriptor, Decode);
 
 impl Decoder for DynamicDecoder {
     type Item = DynamicMessage;
@@ -105,22 +105,28 @@ impl Decoder for DynamicDecoder {
     fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<DynamicMessage>, Status> {
         // Taking the message out of the buffer shares its bytes (no copy), and prost decodes a
         // slice several times faster than it reads through `Buf`'s chunk/advance calls.
-        let bytes = src.copy_to_bytes(src.remaining());
-        if let Some(filter) = &self.1 {
-            let mut kept = Vec::with_capacity(bytes.len());
-            // A message the filter cannot read is decoded whole, which reports what is wrong.
-            let input = match filter.apply(&bytes, &mut kept) {
-                Some(()) => &kept[..],
-                None => &bytes[..],
-            };
-            return DynamicMessage::decode(self.0.clone(), input)
-                .map(Some)
-                .map_err(|e| Status::internal(format!("decode: {e}")));
-        }
-        DynamicMessage::decode(self.0.clone(), &bytes[..])
-            .map(Some)
-            .map_err(|e| Status::internal(format!("decode: {e}")))
+        decode_response(&self.0, &src.copy_to_bytes(src.remaining()), &self.1).map(Some)
     }
+}
+
+/// Decodes the encoded response `bytes`, of type `desc`, as far as `decode` says.
+pub fn decode_response(
+    desc: &MessageDescriptor,
+    bytes: &Bytes,
+    decode: &Decode,
+) -> Result<DynamicMessage, Status> {
+    // A message the filter or the split cannot read is decoded whole, which reports what is
+    // wrong.
+    let part = match decode {
+        Decode::Whole => None,
+        Decode::Filter(filter) => {
+            let mut kept = Vec::with_capacity(bytes.len());
+            filter.apply(bytes, &mut kept).map(|()| kept)
+        }
+        Decode::RawList(list) => list.split(bytes),
+    };
+    DynamicMessage::decode(desc.clone(), part.as_deref().unwrap_or(bytes))
+        .map_err(|e| Status::internal(format!("decode: {e}")))
 }
 
 /// A backend service: its channel and its circuit breaker.
@@ -251,7 +257,7 @@ impl Backend {
             .unary(
                 self.request(call)?,
                 path,
-                DynamicCodec(call.method.output(), call.filter.clone()),
+                DynamicCodec(call.method.output(), call.decode.clone()),
             )
             .await?;
         Ok(response.into_inner())
@@ -324,7 +330,11 @@ impl Backend {
         };
         let request = self.request(&call).map_err(fail)?;
         match grpc
-            .server_streaming(request, path, DynamicCodec(call.method.output(), None))
+            .server_streaming(
+                request,
+                path,
+                DynamicCodec(call.method.output(), Decode::Whole),
+            )
             .await
         {
             Ok(response) => {

@@ -180,3 +180,35 @@ async fn a_failed_call_is_reported_by_the_engine_without_calling_again() {
     assert_eq!(reply.body["extensions"]["backendCalls"]["total"], json!(1));
     gw.stop().await;
 }
+
+/// A plan writes items from the wire; when another root fails, the engine takes over the plan's
+/// results with those items put back, and calls nothing twice.
+#[tokio::test]
+async fn items_set_aside_are_handed_over_whole() {
+    let culture = culture().await;
+    let gw = Gateway::start(config(&culture)).await;
+    let query = r#"query($a: String!, $b: String!) { a: events(istatCode: $a, first: 2) { nodes { id name price { cents } } } b: events(istatCode: $b, first: 1) { totalCount } }"#;
+    let body = |b: &str| json!({"query": query, "variables": {"a": "082053", "b": b}});
+    let engine = post(&gw, &body("082053"), false).await;
+    assert!(engine.body.get("errors").is_none(), "{}", engine.text);
+    let planned = post(&gw, &body("082053"), true).await;
+    assert_eq!(executor(&planned), "compiled", "{}", planned.text);
+    assert_eq!(planned.body["data"], engine.body["data"]);
+
+    // `b` names no comune of the Città Metropolitana: culture refuses it.
+    let reply = post(&gw, &body("999999"), true).await;
+    assert_eq!(executor(&reply), "engine", "{}", reply.text);
+    assert_eq!(
+        reply.body["data"]["a"], engine.body["data"]["a"],
+        "{}",
+        reply.text
+    );
+    assert_eq!(reply.body["data"]["b"], Value::Null);
+    assert_eq!(
+        reply.body["errors"][0]["extensions"]["code"],
+        "BAD_USER_INPUT"
+    );
+    assert_eq!(reply.body["extensions"]["backendCalls"]["total"], json!(2));
+    gw.stop().await;
+    let _ = culture.stop().await;
+}

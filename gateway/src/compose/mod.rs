@@ -1257,10 +1257,10 @@ impl RootRpc {
         &self,
         rc: &Arc<RequestCtx>,
         prepared: Prepared,
-        filter: Option<Arc<WireFilter>>,
+        decode: crate::wire::Decode,
     ) -> (crate::request::Fetched, bool) {
         let mut call = self.call(rc, prepared.request.clone());
-        call.filter = filter;
+        call.decode = decode;
         let result = rc.unary(&self.invoker, call).await;
         let fetched = crate::request::Fetched {
             service: self.service.clone(),
@@ -1308,7 +1308,11 @@ impl RootRpc {
 /// A field whose resolver is a plain function of its parent, registered for plans too.
 fn sync_field(name: impl Into<String>, ty: TypeRef, resolve: plan::Resolve) -> Field {
     Field::new(name, ty, move |ctx| {
-        FieldFuture::Value(resolve(ctx.parent_value))
+        // The engine takes a null *value* for an object (resolving its fields against nothing)
+        // and refuses it for enums and custom scalars; only no value at all reads as null. An
+        // absent message, timestamp or an enum number this contract does not know is null.
+        use crate::convert::NullCheck;
+        FieldFuture::Value(resolve(ctx.parent_value).filter(|v| !v.is_null_value()))
     })
 }
 
@@ -1461,4 +1465,4 @@ fn check_batch_shape(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -14,7 +14,8 @@
 //! connection fields and `__typename`, fragments on those types included, without directives or
 //! repeated response keys; variables are taken only when their values are plain scalars of the
 //! declared type. A plan decodes only the part of each response its selection reads
-//! ([`crate::wire`]). Anything else, and any request a plan cannot finish on the happy path (a
+//! ([`crate::wire`]), and writes a connection's items straight from their encoding when their
+//! selection allows it ([`raw`]). Anything else, and any request a plan cannot finish on the happy path (a
 //! failed call, an argument the service would refuse, a value the schema does not allow), goes to
 //! the engine, which reports it exactly as it always has; results already fetched are handed over,
 //! so no RPC is called twice.
@@ -33,7 +34,9 @@ use prost_reflect::DynamicMessage;
 use super::RootRpc;
 use crate::convert::FieldOutput;
 use crate::request::RequestCtx;
-use crate::wire::WireFilter;
+use crate::wire::{Decode, WireFilter};
+
+mod raw;
 
 /// A field's resolver, shared by the schema (engine) and by plans: from the parent's value to the
 /// field's, exactly as the engine's resolver returns it (`None` reads as null).
@@ -176,11 +179,17 @@ impl Catalog {
             }
             let rpc = self.roots.get(field.name.node.as_str())?.clone();
             let selection = self.selection(doc, rpc.type_name(), &field.selection_set.node)?;
+            let raw =
+                (rpc.shape.as_ref()).and_then(|c| raw::RawItems::compile(&c.list, &selection));
             roots.push(Root::Rpc {
                 key: member(&key),
-                filter: rpc.response_filter(&selection),
+                filter: match raw {
+                    Some(_) => None,
+                    None => rpc.response_filter(&selection),
+                },
+                raw,
                 rpc,
-                field: field.clone(),
+                field: Box::new(field.clone()),
                 selection,
             });
         }
@@ -325,10 +334,12 @@ enum Root {
         key: Box<[u8]>,
         rpc: Arc<RootRpc>,
         /// The field as written: its arguments, variables substituted on each run.
-        field: async_graphql::parser::types::Field,
+        field: Box<async_graphql::parser::types::Field>,
         selection: Shape,
         /// The part of the response the selection reads; all of it when `None`.
         filter: Option<Arc<WireFilter>>,
+        /// How the connection's items are written from the wire, when they can be.
+        raw: Option<raw::RawItems>,
     },
 }
 
@@ -383,24 +394,48 @@ impl Plan {
             }
         }
         // Root fields run concurrently, as in the engine.
-        let fetched = futures::future::join_all(
-            self.roots
-                .iter()
-                .filter_map(|r| match r {
-                    Root::Rpc { rpc, filter, .. } => Some((rpc, filter)),
-                    Root::Typename(_) => None,
-                })
-                .zip(requests)
-                .map(|((rpc, filter), request)| rpc.fetch(rc, request, filter.clone())),
-        )
+        let calls: Vec<_> = self
+            .roots
+            .iter()
+            .filter_map(|r| match r {
+                Root::Rpc {
+                    rpc, filter, raw, ..
+                } => Some((rpc, raw.as_ref().map(raw::RawItems::list), filter)),
+                Root::Typename(_) => None,
+            })
+            .collect();
+        let mut fetched = futures::future::join_all(calls.iter().zip(requests).map(
+            |((rpc, list, filter), request)| {
+                let decode = match (list, filter) {
+                    (Some(list), _) => Decode::RawList(list.clone()),
+                    (None, Some(filter)) => Decode::Filter(filter.clone()),
+                    (None, None) => Decode::Whole,
+                };
+                rpc.fetch(rc, request, decode)
+            },
+        ))
         .await;
+        // The items each call set aside (none when its response was decoded whole).
+        let items: Vec<Option<Vec<bytes::Bytes>>> = calls
+            .iter()
+            .map(|(_, list, _)| list.as_ref().and_then(crate::wire::RawList::take))
+            .collect();
         if fetched.iter().any(|(f, _)| f.result.is_err()) {
+            let raws = self.roots.iter().filter_map(|r| match r {
+                Root::Rpc { raw, .. } => Some(raw),
+                Root::Typename(_) => None,
+            });
+            for (((f, _), items), raw) in fetched.iter_mut().zip(items).zip(raws) {
+                if let (Some(raw), Some(items)) = (raw, items) {
+                    raw.restore(f, items);
+                }
+            }
             rc.hand_over(fetched.into_iter().map(|(f, _)| f));
             return None;
         }
         let mut out = Vec::with_capacity(1024);
         out.push(b'{');
-        let mut results = fetched.into_iter();
+        let mut results = fetched.into_iter().zip(items);
         for (i, root) in self.roots.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
@@ -414,13 +449,15 @@ impl Plan {
                     key,
                     rpc,
                     selection,
+                    raw,
                     ..
                 } => {
-                    let (fetched, had_after) = results.next()?;
+                    let ((fetched, had_after), items) = results.next()?;
                     let value = rpc.output(fetched.result.ok()?, had_after);
                     out.extend_from_slice(key);
+                    let raw = raw.as_ref().zip(items.as_deref());
                     // A value the schema does not allow: the engine calls again and reports it.
-                    write(&mut out, &value, rpc.ty(), Some(selection))?;
+                    write(&mut out, &value, rpc.ty(), Some(selection), raw)?;
                 }
             }
         }
@@ -524,9 +561,10 @@ fn write(
     value: &FieldValue<'_>,
     ty: &TypeRef,
     shape: Option<&Shape>,
+    raw: Option<(&raw::RawItems, &[bytes::Bytes])>,
 ) -> Option<bool> {
     match ty {
-        TypeRef::NonNull(inner) => match write(out, value, inner, shape)? {
+        TypeRef::NonNull(inner) => match write(out, value, inner, shape, raw)? {
             true => None,
             false => Some(false),
         },
@@ -537,7 +575,7 @@ fn write(
                     if i > 0 {
                         out.push(b',');
                     }
-                    write(out, item, inner, shape)?;
+                    write(out, item, inner, shape, None)?;
                 }
                 out.push(b']');
                 return Some(false);
@@ -553,7 +591,7 @@ fn write(
                         if i > 0 {
                             out.push(b',');
                         }
-                        write(out, &FieldValue::value(item.clone()), inner, shape)?;
+                        write(out, &FieldValue::value(item.clone()), inner, shape, None)?;
                     }
                     out.push(b']');
                     Some(false)
@@ -578,6 +616,13 @@ fn write(
                         out.push(b',');
                     }
                     out.extend_from_slice(&step.key);
+                    // A connection's items set aside by the decoder, written from the wire.
+                    if let Some((raw, items)) = raw
+                        && let Some(written) = raw.write(i, items, out)
+                    {
+                        written?;
+                        continue;
+                    }
                     match &step.what {
                         What::Typename(name) => out.extend_from_slice(name),
                         What::Field { slot, selection } => {
@@ -595,7 +640,7 @@ fn write(
                                 }
                             }
                             let child = (slot.resolve)(value).unwrap_or(FieldValue::NULL);
-                            write(out, &child, &slot.ty, selection.as_deref())?;
+                            write(out, &child, &slot.ty, selection.as_deref(), None)?;
                         }
                     }
                 }

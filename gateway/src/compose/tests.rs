@@ -11,7 +11,8 @@ use tonic::Status;
 
 use super::*;
 use crate::request::{Executed, RequestCtx, execute};
-use crate::transport::{Call, CallError, StreamResult, UnaryResult};
+use crate::transport::{Call, CallError, StreamResult, UnaryResult, decode_response};
+use crate::wire::Decode;
 use patto_service_kit::Principal;
 
 type Handler = Arc<dyn Fn(&Call) -> Result<DynamicMessage, Status> + Send + Sync>;
@@ -21,6 +22,8 @@ type Handler = Arc<dyn Fn(&Call) -> Result<DynamicMessage, Status> + Send + Sync
 struct Fake {
     handlers: Arc<Mutex<HashMap<String, Handler>>>,
     log: Arc<Mutex<Vec<(String, DynamicMessage)>>>,
+    /// How much of each response the caller asked to decode.
+    decodes: Arc<Mutex<Vec<&'static str>>>,
 }
 
 impl Fake {
@@ -51,12 +54,24 @@ impl Invoker for Fake {
             .lock()
             .unwrap()
             .push((name.clone(), call.request.clone()));
+        self.decodes.lock().unwrap().push(match call.decode {
+            Decode::Whole => "whole",
+            Decode::Filter(_) => "filter",
+            Decode::RawList(_) => "raw",
+        });
         let h = self.handlers.lock().unwrap().get(&name).cloned();
+        // The response travels encoded and is decoded as the transport does, as far as the
+        // caller asked.
         let out = match h {
-            Some(h) => h(&call).map_err(|status| CallError {
-                service: call.service.clone(),
-                status,
-            }),
+            Some(h) => h(&call)
+                .and_then(|m| {
+                    let bytes = bytes::Bytes::from(prost::Message::encode_to_vec(&m));
+                    decode_response(&call.method.output(), &bytes, &call.decode)
+                })
+                .map_err(|status| CallError {
+                    service: call.service.clone(),
+                    status,
+                }),
             None => Err(CallError {
                 service: call.service.clone(),
                 status: Status::unimplemented(name),
@@ -279,7 +294,7 @@ message PurgeThingsResponse {
 "#;
 
 /// Compiles in-memory `.proto` files against the repository's shared contracts.
-fn pool_of(files: &[(&str, &str)]) -> DescriptorPool {
+pub(crate) fn pool_of(files: &[(&str, &str)]) -> DescriptorPool {
     struct Mem(HashMap<String, String>);
     impl protox::file::FileResolver for Mem {
         fn open_file(&self, name: &str) -> Result<protox::file::File, protox::Error> {
@@ -541,6 +556,98 @@ async fn connections_page_and_values_convert() {
     let (bad, calls) = run(&schema, "{ things(first: 500) { totalCount } }").await;
     assert_eq!(bad["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
     assert_eq!(calls, 0, "refused before any backend call");
+}
+
+/// A plan writes a connection's items straight from the wire, the same JSON the engine gives from
+/// decoded messages, for every kind of value a field can hold.
+#[tokio::test]
+async fn plans_write_items_from_the_wire_as_the_engine_does() {
+    let src = demo_source();
+    let pool = src.pool.clone();
+    let fake = Fake::default();
+    let p = pool.clone();
+    fake.on("ListThings", move |call| {
+        let full = {
+            let mut t = thing(&p, "a\"quoted\"\n", "");
+            t.set_field_by_name("big_number", Value::I64(-9_007_199_254_740_993));
+            t.set_field_by_name("unsigned_big", Value::U64(u64::MAX));
+            t.set_field_by_name("blob", Value::Bytes(vec![0, 1, 254, 255].into()));
+            let mut seen =
+                DynamicMessage::new(p.get_message_by_name("google.protobuf.Timestamp").unwrap());
+            seen.set_field_by_name("seconds", Value::I64(1_700_000_000));
+            seen.set_field_by_name("nanos", Value::I32(120_000_000));
+            t.set_field_by_name("seen_at", Value::Message(seen));
+            // Present and zero: not the same as absent.
+            t.set_field_by_name("maybe", Value::I32(0));
+            let mut part =
+                DynamicMessage::new(p.get_message_by_name("patto.demo.v1.Thing.Part").unwrap());
+            part.set_field_by_name("label", Value::String("è già \u{1}".into()));
+            t.set_field_by_name("part", Value::Message(part));
+            t
+        };
+        let mut empty = DynamicMessage::new(p.get_message_by_name("patto.demo.v1.Thing").unwrap());
+        // A colour this gateway's contract does not know yet.
+        empty.set_field_by_name("color", Value::EnumNumber(7));
+        let mut resp = DynamicMessage::new(method(&p, "ListThings").output());
+        let first = call
+            .request
+            .get_field_by_name("page")
+            .and_then(|p| p.as_message()?.get_field_by_name("first")?.as_i32());
+        let items = match first {
+            // An empty page.
+            Some(1) => vec![],
+            _ => vec![Value::Message(full), Value::Message(empty)],
+        };
+        resp.set_field_by_name("things", Value::List(items));
+        let mut info =
+            DynamicMessage::new(p.get_message_by_name("patto.common.v1.PageInfo").unwrap());
+        info.set_field_by_name("total_count", Value::I64(2));
+        info.set_field_by_name("end_cursor", Value::String("c2".into()));
+        resp.set_field_by_name("page_info", Value::Message(info));
+        Ok(resp)
+    });
+    let schema = compose(&[src], Arc::new(fake.clone())).unwrap();
+    let cases = [
+        (
+            r#"{ things(first: 2) { totalCount pageInfo { endCursor hasNextPage } __typename
+                 nodes { __typename id bigNumber unsignedBig blob seenAt maybe color
+                         part { label __typename } } } }"#,
+            "raw",
+        ),
+        (r#"{ things(first: 1) { nodes { id } totalCount } }"#, "raw"),
+        (
+            r#"{ a: things { nodes { id } } b: things { nodes { color part { label } } } }"#,
+            "raw",
+        ),
+        // Wrappers and oneof members are read from decoded messages.
+        (r#"{ things { nodes { id note } } }"#, "filter"),
+        (r#"{ things { nodes { text number } } }"#, "filter"),
+        (r#"{ things { edges { node { id } } } }"#, "filter"),
+    ];
+    for (query, decode) in cases {
+        let (engine, _) = run(&schema, query).await;
+        assert!(engine["errors"].is_null(), "{engine}");
+        fake.decodes.lock().unwrap().clear();
+        let (planned, _) = run(&schema, query).await;
+        assert_eq!(planned, engine, "{query}");
+        assert!(
+            fake.decodes.lock().unwrap().iter().all(|d| *d == decode),
+            "{query}: {:?}",
+            fake.decodes.lock().unwrap()
+        );
+    }
+    let (out, _) = run(&schema, cases[0].0).await;
+    let nodes = &out["data"]["things"]["nodes"];
+    assert_eq!(nodes[0]["maybe"], 0);
+    assert_eq!(nodes[1]["maybe"], serde_json::Value::Null);
+    assert_eq!(nodes[0]["unsignedBig"], "18446744073709551615");
+    assert_eq!(
+        nodes[1]["color"],
+        serde_json::Value::Null,
+        "an unknown number"
+    );
+    assert_eq!(nodes[1]["part"], serde_json::Value::Null);
+    assert_eq!(nodes[1]["bigNumber"], "0");
 }
 
 #[tokio::test]
