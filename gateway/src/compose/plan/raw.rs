@@ -71,6 +71,16 @@ impl RawWhat {
             RawWhat::Leaf { number, .. } | RawWhat::Message { number, .. } => Some(*number),
         }
     }
+
+    /// Whether the field holds a message (a timestamp included), which a decode merges when it
+    /// is sent more than once, where a scalar's last value simply wins.
+    fn merges(&self) -> bool {
+        match self {
+            RawWhat::Typename(_) => false,
+            RawWhat::Leaf { output, .. } => matches!(output.kind(), Kind::Message(_)),
+            RawWhat::Message { .. } => true,
+        }
+    }
 }
 
 impl RawItems {
@@ -187,9 +197,15 @@ impl RawShape {
             steps.push(RawStep {
                 key: step.key.clone(),
                 what,
-                source: steps.len(),
+                // Set by `indexed`.
+                source: 0,
             });
         }
+        Self::indexed(steps)
+    }
+
+    /// The shape of `steps`, each field indexed by its number; `None` past [`MAX_NUMBER`].
+    fn indexed(mut steps: Vec<RawStep>) -> Option<Self> {
         let mut by_number = Vec::new();
         for (i, step) in steps.iter_mut().enumerate() {
             let Some(number) = step.what.number() else {
@@ -202,10 +218,13 @@ impl RawShape {
             if by_number.len() <= number {
                 by_number.resize(number + 1, 0);
             }
-            match by_number[number] {
-                0 => by_number[number] = u16::try_from(i + 1).ok()?,
-                first => step.source = usize::from(first - 1),
-            }
+            step.source = match by_number[number] {
+                0 => {
+                    by_number[number] = u16::try_from(i + 1).ok()?;
+                    i
+                }
+                first => usize::from(first - 1),
+            };
         }
         Some(Self { steps, by_number })
     }
@@ -232,7 +251,7 @@ impl RawShape {
                 continue;
             };
             // A message sent twice is merged by a decode: leave that to the engine.
-            if found[step].is_some() && matches!(self.steps[step].what, RawWhat::Message { .. }) {
+            if found[step].is_some() && self.steps[step].what.merges() {
                 return None;
             }
             found[step] = Some(value);
@@ -270,5 +289,108 @@ impl RawShape {
         }
         out.push(b'}');
         Some(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message;
+    use prost::encoding::{WireType, encode_key, encode_varint};
+
+    fn leaf(key: &str, f: &FieldDescriptor) -> RawStep {
+        RawStep {
+            key: format!("\"{key}\":").into_bytes().into(),
+            what: RawWhat::Leaf {
+                number: f.number(),
+                output: Arc::new(FieldOutput::new(f)),
+                non_null: false,
+            },
+            source: 0,
+        }
+    }
+
+    /// Appends a length-delimited field: a string or an encoded message.
+    fn delimited(number: u32, value: &[u8], out: &mut Vec<u8>) {
+        encode_key(number, WireType::LengthDelimited, out);
+        encode_varint(value.len() as u64, out);
+        out.extend_from_slice(value);
+    }
+
+    /// Fields sent more than once: a scalar's last value wins, as in a decode; a message (a
+    /// timestamp too) would be merged, so the plan leaves it to the engine.
+    #[test]
+    fn repeated_fields_read_as_a_decode_reads_them_or_not_at_all() {
+        let pool = prost_reflect::DescriptorPool::decode(patto_proto::FILE_DESCRIPTOR_SET).unwrap();
+        let event = pool.get_message_by_name("patto.culture.v1.Event").unwrap();
+        let field = |name: &str| event.get_field_by_name(name).unwrap();
+        let (id, start, price) = (field("id"), field("start_time"), field("price"));
+        let money = price.kind().as_message().unwrap().clone();
+        let cents = money.get_field_by_name("cents").unwrap();
+        let shape = RawShape::indexed(vec![
+            leaf("id", &id),
+            leaf("again", &id),
+            leaf("start", &start),
+            RawStep {
+                key: b"\"price\":".as_slice().into(),
+                what: RawWhat::Message {
+                    number: price.number(),
+                    shape: RawShape::indexed(vec![leaf("cents", &cents)]).unwrap(),
+                    non_null: false,
+                },
+                source: 0,
+            },
+        ])
+        .unwrap();
+        let write = |bytes: &[u8]| {
+            let mut out = Vec::new();
+            shape
+                .write(bytes, &mut out)
+                .map(|()| String::from_utf8(out).unwrap())
+        };
+
+        let mut twice = Vec::new();
+        delimited(id.number(), b"first", &mut twice);
+        delimited(id.number(), b"last", &mut twice);
+        let decoded = prost_reflect::DynamicMessage::decode(event.clone(), twice.as_slice());
+        assert_eq!(decoded.unwrap().get_field(&id).as_str(), Some("last"));
+        assert_eq!(
+            write(&twice).as_deref(),
+            Some(r#"{"id":"last","again":"last","start":null,"price":null}"#)
+        );
+
+        let mut with_price = twice.clone();
+        let mut amount = Vec::new();
+        encode_key(cents.number(), WireType::Varint, &mut amount);
+        encode_varint(1250, &mut amount);
+        delimited(price.number(), &amount, &mut with_price);
+        assert_eq!(
+            write(&with_price).as_deref(),
+            Some(r#"{"id":"last","again":"last","start":null,"price":{"cents":"1250"}}"#)
+        );
+
+        let timestamp = prost_types::Timestamp {
+            seconds: 1_700_000_000,
+            nanos: 0,
+        }
+        .encode_to_vec();
+        let mut start_once = twice.clone();
+        delimited(start.number(), &timestamp, &mut start_once);
+        assert_eq!(
+            write(&start_once).as_deref(),
+            Some(r#"{"id":"last","again":"last","start":"2023-11-14T22:13:20Z","price":null}"#)
+        );
+        let mut start_twice = start_once.clone();
+        delimited(start.number(), &timestamp, &mut start_twice);
+        assert_eq!(write(&start_twice), None, "a timestamp sent twice");
+        let mut price_twice = with_price.clone();
+        delimited(price.number(), &amount, &mut price_twice);
+        assert_eq!(write(&price_twice), None, "a message sent twice");
+        // A wire type that does not fit the field, and bytes cut short.
+        let mut wrong = Vec::new();
+        encode_key(id.number(), WireType::Varint, &mut wrong);
+        encode_varint(7, &mut wrong);
+        assert_eq!(write(&wrong), None);
+        assert_eq!(write(&twice[..twice.len() - 1]), None);
     }
 }
