@@ -181,13 +181,15 @@ impl Catalog {
             let selection = self.selection(doc, rpc.type_name(), &field.selection_set.node)?;
             let raw =
                 (rpc.shape.as_ref()).and_then(|c| raw::RawItems::compile(&c.list, &selection));
+            let reading = match raw {
+                Some(raw) => Reading::Raw(raw),
+                None => rpc
+                    .response_filter(&selection)
+                    .map_or(Reading::Whole, Reading::Filter),
+            };
             roots.push(Root::Rpc {
                 key: member(&key),
-                filter: match raw {
-                    Some(_) => None,
-                    None => rpc.response_filter(&selection),
-                },
-                raw,
+                reading,
                 rpc,
                 field: Box::new(field.clone()),
                 selection,
@@ -336,11 +338,29 @@ enum Root {
         /// The field as written: its arguments, variables substituted on each run.
         field: Box<async_graphql::parser::types::Field>,
         selection: Shape,
-        /// The part of the response the selection reads; all of it when `None`.
-        filter: Option<Arc<WireFilter>>,
-        /// How the connection's items are written from the wire, when they can be.
-        raw: Option<raw::RawItems>,
+        reading: Reading,
     },
+}
+
+/// How a root reads its RPC's response.
+enum Reading {
+    /// Decoded whole.
+    Whole,
+    /// Decoded as far as the filter keeps (what the selection reads).
+    Filter(Arc<WireFilter>),
+    /// The connection's items written from the wire, the rest decoded.
+    Raw(raw::RawItems),
+}
+
+impl Reading {
+    /// What the decoder of one call is to do (a raw list is per call: it receives the items).
+    fn decode(&self) -> Decode {
+        match self {
+            Reading::Whole => Decode::Whole,
+            Reading::Filter(filter) => Decode::Filter(filter.clone()),
+            Reading::Raw(raw) => Decode::RawList(raw.list()),
+        }
+    }
 }
 
 /// The selection on one object type, compiled.
@@ -394,39 +414,30 @@ impl Plan {
             }
         }
         // Root fields run concurrently, as in the engine.
-        let calls: Vec<_> = self
+        let calls: Vec<(&RootRpc, &Reading, Decode)> = self
             .roots
             .iter()
             .filter_map(|r| match r {
-                Root::Rpc {
-                    rpc, filter, raw, ..
-                } => Some((rpc, raw.as_ref().map(raw::RawItems::list), filter)),
+                Root::Rpc { rpc, reading, .. } => Some((&**rpc, reading, reading.decode())),
                 Root::Typename(_) => None,
             })
             .collect();
-        let mut fetched = futures::future::join_all(calls.iter().zip(requests).map(
-            |((rpc, list, filter), request)| {
-                let decode = match (list, filter) {
-                    (Some(list), _) => Decode::RawList(list.clone()),
-                    (None, Some(filter)) => Decode::Filter(filter.clone()),
-                    (None, None) => Decode::Whole,
-                };
-                rpc.fetch(rc, request, decode)
-            },
-        ))
+        let mut fetched = futures::future::join_all(
+            (calls.iter().zip(requests))
+                .map(|((rpc, _, decode), request)| rpc.fetch(rc, request, decode.clone())),
+        )
         .await;
         // The items each call set aside (none when its response was decoded whole).
         let items: Vec<Option<Vec<bytes::Bytes>>> = calls
             .iter()
-            .map(|(_, list, _)| list.as_ref().and_then(crate::wire::RawList::take))
+            .map(|(_, _, decode)| match decode {
+                Decode::RawList(list) => list.take(),
+                _ => None,
+            })
             .collect();
         if fetched.iter().any(|(f, _)| f.result.is_err()) {
-            let raws = self.roots.iter().filter_map(|r| match r {
-                Root::Rpc { raw, .. } => Some(raw),
-                Root::Typename(_) => None,
-            });
-            for (((f, _), items), raw) in fetched.iter_mut().zip(items).zip(raws) {
-                if let (Some(raw), Some(items)) = (raw, items) {
+            for (((f, _), items), (_, reading, _)) in fetched.iter_mut().zip(items).zip(&calls) {
+                if let (Reading::Raw(raw), Some(items)) = (reading, items) {
                     raw.restore(f, items);
                 }
             }
@@ -449,13 +460,16 @@ impl Plan {
                     key,
                     rpc,
                     selection,
-                    raw,
+                    reading,
                     ..
                 } => {
                     let ((fetched, had_after), items) = results.next()?;
                     let value = rpc.output(fetched.result.ok()?, had_after);
                     out.extend_from_slice(key);
-                    let raw = raw.as_ref().zip(items.as_deref());
+                    let raw = match (reading, items.as_deref()) {
+                        (Reading::Raw(raw), Some(items)) => Some((raw, items)),
+                        _ => None,
+                    };
                     // A value the schema does not allow: the engine calls again and reports it.
                     write(&mut out, &value, rpc.ty(), Some(selection), raw)?;
                 }
@@ -618,9 +632,9 @@ fn write(
                     out.extend_from_slice(&step.key);
                     // A connection's items set aside by the decoder, written from the wire.
                     if let Some((raw, items)) = raw
-                        && let Some(written) = raw.write(i, items, out)
+                        && let Some(nodes) = raw.nodes(i)
                     {
-                        written?;
+                        nodes.write_list(items, out)?;
                         continue;
                     }
                     match &step.what {

@@ -29,7 +29,7 @@ pub(crate) struct RawItems {
 }
 
 /// A selection on a message, by field number.
-struct RawShape {
+pub(super) struct RawShape {
     steps: Vec<RawStep>,
     /// For each field number, 1 + the first step reading it (0: none), so one pass over an
     /// item finds each selected field without searching.
@@ -114,26 +114,10 @@ impl RawItems {
         RawList::new(self.list.number())
     }
 
-    /// Writes the items for the connection step at `step`, when that step reads `nodes`; `None`
-    /// when it does not (`Some(None)`: the items could not be written, the engine answers).
-    pub(crate) fn write(
-        &self,
-        step: usize,
-        items: &[Bytes],
-        out: &mut Vec<u8>,
-    ) -> Option<Option<()>> {
-        let shape = self.nodes.get(step)?.as_ref()?;
-        Some((|| {
-            out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                shape.write(item, out)?;
-            }
-            out.push(b']');
-            Some(())
-        })())
+    /// The selection on the items of the connection step at `step`, when that step reads
+    /// `nodes`.
+    pub(super) fn nodes(&self, step: usize) -> Option<&RawShape> {
+        self.nodes.get(step)?.as_ref()
     }
 
     /// Puts the items set aside back into the response, decoded, for the engine to take over.
@@ -227,6 +211,20 @@ impl RawShape {
             };
         }
         Some(Self { steps, by_number })
+    }
+
+    /// Writes the encoded `items` as a JSON list of the selection's objects; `None` when one
+    /// cannot be written (the engine answers).
+    pub(super) fn write_list(&self, items: &[Bytes], out: &mut Vec<u8>) -> Option<()> {
+        out.push(b'[');
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            self.write(item, out)?;
+        }
+        out.push(b']');
+        Some(())
     }
 
     /// Writes the encoded message `bytes` as the selection's JSON object.
