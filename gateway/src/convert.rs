@@ -250,17 +250,23 @@ impl FieldOutput {
                 Some(false)
             }
             Some(Read::Message(encoded)) => {
-                let ValuePlan::Timestamp(..) = self.value else {
+                let ValuePlan::Timestamp(seconds_field, nanos_field) = &self.value else {
                     return None;
                 };
-                // google.protobuf.Timestamp: seconds = 1, nanos = 2; the last of each wins.
+                // The last of each wins, as in a decode.
                 let (mut seconds, mut nanos) = (0, 0);
                 let mut input = encoded;
                 while !input.is_empty() {
                     match crate::wire::next_field(&mut input)? {
-                        (1, Encoded::Varint(v), _) => seconds = v as i64,
-                        (2, Encoded::Varint(v), _) => nanos = v as i32,
-                        (1 | 2, _, _) => return None,
+                        (n, Encoded::Varint(v), _) if n == seconds_field.number() => {
+                            seconds = v as i64;
+                        }
+                        (n, Encoded::Varint(v), _) if n == nanos_field.number() => {
+                            nanos = v as i32;
+                        }
+                        (n, _, _) if n == seconds_field.number() || n == nanos_field.number() => {
+                            return None;
+                        }
                         _ => {}
                     }
                 }
